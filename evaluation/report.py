@@ -1,0 +1,144 @@
+"""Collect OCR scores into csv, markdown summaries and a score-vs-step plot.
+
+``python -m evaluation.report RESULTS_DIR`` reads ``RESULTS_DIR/<method>/raw/step<N>_<font>.csv``
+(written by run_all_steps.sh), writes ``<method>/scores.csv`` (step, font, file, score),
+``<method>/summary.md`` and, for all methods side by side, ``summary.md`` and
+``score_vs_step.png`` (mean and quartiles per step, the 70% pass line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.ocr_score import PASS_THRESHOLD, passed, stop_step
+
+METHOD_ORDER = ("sharp", "network", "wiener", "richardson_lucy", "identity")
+
+
+def collect(method_dir: Path) -> list[dict]:
+    """Rows (step, font, file, score) from a method's raw per-step csv files."""
+    rows = []
+    for f in sorted((method_dir / "raw").glob("step*_*.csv")):
+        m = re.fullmatch(r"step(\d+)_(\w+)\.csv", f.name)
+        if not m:
+            continue
+        with open(f, newline="") as fh:
+            for r in csv.DictReader(fh):
+                rows.append({"step": int(m[1]), "font": m[2], "file": r["file"], "score": int(r["score"])})
+    rows.sort(key=lambda r: (r["step"], r["font"], r["file"]))
+    return rows
+
+
+def step_means(rows: list[dict], font: str | None = None) -> dict[int, float]:
+    """Mean score per step (optionally of one font)."""
+    by: dict[int, list[int]] = {}
+    for r in rows:
+        if font is None or r["font"] == font:
+            by.setdefault(r["step"], []).append(r["score"])
+    return {s: float(np.mean(v)) for s, v in sorted(by.items())}
+
+
+def method_summary(method: str, rows: list[dict]) -> str:
+    """Markdown table: mean per step and font, pass/fail, and the stop step."""
+    fonts = sorted({r["font"] for r in rows})
+    means = step_means(rows)
+    lines = [f"# {method}", "", "| step | " + " | ".join(fonts) + " | mean | n | pass |",
+             "|---:|" + "---:|" * len(fonts) + "---:|---:|:---:|"]
+    per_font = {f: step_means(rows, f) for f in fonts}
+    for s, m in means.items():
+        n = sum(1 for r in rows if r["step"] == s)
+        cells = [f"{per_font[f][s]:.1f}" if s in per_font[f] else "-" for f in fonts]
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {m:.1f} | {n} | {'yes' if passed(m) else 'no'} |")
+    lines += ["", f"Stop step: **{stop_step(means)}** (last step of the unbroken run with mean >= {PASS_THRESHOLD:g})."]
+    return "\n".join(lines) + "\n"
+
+
+def side_by_side(all_rows: dict[str, list[dict]]) -> str:
+    """Markdown table of mean score per step, one column per method, plus stop steps."""
+    methods = list(all_rows)
+    means = {m: step_means(r) for m, r in all_rows.items()}
+    steps = sorted({s for m in means.values() for s in m})
+    lines = ["| step | " + " | ".join(methods) + " |", "|---:|" + "---:|" * len(methods)]
+    for s in steps:
+        cells = []
+        for m in methods:
+            v = means[m].get(s)
+            cells.append("-" if v is None else (f"**{v:.1f}**" if passed(v) else f"{v:.1f}"))
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines.append("| stop step | " + " | ".join(str(stop_step(means[m])) for m in methods) + " |")
+    n = {m: len(r) for m, r in all_rows.items()}
+    return ("Mean OCR score (official scoring, middle line) per blur step; bold = passed (>= 70).\n\n"
+            + "\n".join(lines) + "\n\nImages scored per method: "
+            + ", ".join(f"{m} {n[m]}" for m in methods) + ".\n")
+
+
+def plot(all_rows: dict[str, list[dict]], path: Path) -> None:
+    """Mean (line) and inter-quartile band (shaded) per step for each method; 70% line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for method, rows in all_rows.items():
+        steps = sorted({r["step"] for r in rows})
+        vals = [[r["score"] for r in rows if r["step"] == s] for s in steps]
+        mean = [np.mean(v) for v in vals]
+        q1 = [np.percentile(v, 25) for v in vals]
+        q3 = [np.percentile(v, 75) for v in vals]
+        (line,) = ax.plot(steps, mean, marker="o", label=method)
+        ax.fill_between(steps, q1, q3, alpha=0.15, color=line.get_color())
+    ax.axhline(PASS_THRESHOLD, color="k", ls="--", lw=1, label="pass (70)")
+    ax.set(xlabel="blur step", ylabel="OCR score (middle line)", ylim=(-2, 102), xticks=range(0, 20))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def report(results: Path) -> dict[str, list[dict]]:
+    """Write every per-method and side-by-side output; returns the rows per method."""
+    all_rows: dict[str, list[dict]] = {}
+    dirs = sorted((d for d in results.iterdir() if (d / "raw").is_dir()),
+                  key=lambda d: (METHOD_ORDER.index(d.name) if d.name in METHOD_ORDER else 99, d.name))
+    for d in dirs:
+        rows = collect(d)
+        if not rows:
+            continue
+        all_rows[d.name] = rows
+        with open(d / "scores.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["step", "font", "file", "score"])
+            w.writeheader()
+            w.writerows(rows)
+        (d / "summary.md").write_text(method_summary(d.name, rows))
+    if all_rows:
+        (results / "summary.md").write_text(side_by_side(all_rows))
+        plot(all_rows, results / "score_vs_step.png")
+    return all_rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evaluation.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("results", type=Path, help="results folder of run_all_steps.sh")
+    a = p.parse_args(argv)
+    if not a.results.is_dir():
+        print(f"error: {a.results}: no such folder", file=sys.stderr)
+        return 2
+    rows = report(a.results)
+    if not rows:
+        print(f"error: {a.results}: no scores found", file=sys.stderr)
+        return 2
+    print((a.results / "summary.md").read_text())
+    print(f"wrote {a.results}/summary.md, {a.results}/score_vs_step.png and per-method scores.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

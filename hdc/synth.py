@@ -1,0 +1,372 @@
+"""Synthetic HDC2021 data in the exact layout and formats of the real dataset.
+
+A frame is three lines of random characters rendered, like the e-ink display, as binary
+pixels on a coarse "display" grid and upsampled nearest-neighbour to the 2360x1460
+photograph. CAM01 sees it sharp (mild vignetting, low noise); CAM02 sees it through the
+step's :class:`hdc.forward.ForwardModel` (randomized aperture, PSF drift, distortion,
+vignetting, Poisson-Gaussian noise). One random camera is drawn per step (as in the real
+set-up, where focus is fixed for a step) and also photographs the PSF / LSF calibration
+targets.
+
+CLI::
+
+    python -m hdc.synth OUT_DIR --steps 0-19 --per-font 100 --seed 0 [--digits] [--symbols]
+
+Deterministic for a given seed; rerunning skips files already complete, so an interrupted
+run resumes. :func:`training_pair` makes the same kind of pair directly at a working scale
+without touching the disk, for streaming training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import string
+import sys
+import time
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from hdc import io
+from hdc.forward import NOISE_SIGMA_CAM01, Distortion, ForwardModel, Vignetting
+
+DISPLAY_FACTOR: int = 4
+"""Photo pixels per display pixel along each axis (display grid 590 x 365)."""
+
+FONT_FILES: dict[str, tuple[str, ...]] = {
+    # Times-like first, then metric-compatible or similar fallbacks
+    "Times": ("LiberationSerif-Regular.ttf", "Times New Roman.ttf", "times.ttf", "STIXGeneral.ttf"),
+    # Verdana-like: DejaVu Sans descends from Bitstream Vera, Verdana's close cousin
+    "Verdana": ("DejaVuSans.ttf", "Verdana.ttf", "verdana.ttf"),
+}
+FONT_PACKAGES = "fonts-liberation fonts-dejavu-core"
+
+FONT_SIZE: int = 56
+"""Nominal font size in display pixels; lines of ~10 characters span ~55-65% of the width."""
+
+LETTERS = string.ascii_letters
+DIGITS = string.digits
+SYMBOLS = "!#%&()+-=?@"
+
+BACKGROUND_LEVEL = (0.80, 0.88)
+"""CAM01 background (white e-ink) as a fraction of full scale."""
+INK_LEVEL = (0.06, 0.14)
+"""E-ink black as a fraction of full scale."""
+
+
+class FontNotFoundError(FileNotFoundError):
+    """A font needed by the generator is not installed."""
+
+
+def _font_dirs() -> list[Path]:
+    dirs = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]
+    try:
+        import matplotlib
+
+        dirs.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    except ImportError:  # pragma: no cover - matplotlib is a requirement
+        pass
+    return [d for d in dirs if d.is_dir()]
+
+
+@lru_cache(maxsize=None)
+def find_font(font: str) -> Path:
+    """Path of the TrueType file used for ``font`` ("Times" or "Verdana").
+
+    Raises
+    ------
+    FontNotFoundError
+        Naming the files looked for and the Debian packages that provide them.
+    """
+    if font not in FONT_FILES:
+        raise ValueError(f"unknown font {font!r}; expected one of {sorted(FONT_FILES)}")
+    for name in FONT_FILES[font]:
+        for d in _font_dirs():
+            hits = sorted(d.rglob(name))
+            if hits:
+                return hits[0]
+    raise FontNotFoundError(
+        f"no font file for {font} (looked for {', '.join(FONT_FILES[font])}); "
+        f"install them with: apt-get install {FONT_PACKAGES}"
+    )
+
+
+@lru_cache(maxsize=64)
+def _load_font(font: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(find_font(font)), size)
+
+
+def random_text(
+    rng: np.random.Generator,
+    n_lines: int = 3,
+    length: tuple[int, int] = (9, 11),
+    digits: bool = False,
+    symbols: bool = False,
+) -> list[str]:
+    """Random lines of characters (letters; digits and symbols on request)."""
+    alphabet = LETTERS + (DIGITS if digits else "") + (SYMBOLS if symbols else "")
+    chars = np.array(list(alphabet))
+    return ["".join(rng.choice(chars, size=int(rng.integers(length[0], length[1] + 1)))) for _ in range(n_lines)]
+
+
+def render_display(
+    lines: list[str],
+    font: str,
+    rng: np.random.Generator,
+    display_shape: tuple[int, int] | None = None,
+    font_size: int | None = None,
+) -> np.ndarray:
+    """Binary ink map (1 = black pixel) of the text on the e-ink display grid.
+
+    Lines are centred, with a random font-size jitter of +-6% and a random offset of the
+    block of up to 2% of the display size.
+    """
+    h, w = display_shape or (io.IMAGE_SHAPE[0] // DISPLAY_FACTOR, io.IMAGE_SHAPE[1] // DISPLAY_FACTOR)
+    size = int(round((font_size or FONT_SIZE) * rng.uniform(0.94, 1.06) * w / 590))
+    f = _load_font(font, max(size, 6))
+    canvas = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(canvas)
+    draw.fontmode = "1"  # e-ink pixels are on or off
+    ascent, descent = f.getmetrics()
+    pitch = int(round((ascent + descent) * 1.15))
+    cy = h / 2 + rng.uniform(-0.02, 0.02) * h
+    cx = w / 2 + rng.uniform(-0.02, 0.02) * w
+    top = cy - pitch * len(lines) / 2
+    for i, line in enumerate(lines):
+        width = draw.textlength(line, font=f)
+        draw.text((cx - width / 2, top + i * pitch), line, fill=255, font=f)
+    return (np.asarray(canvas) > 127).astype(np.float32)
+
+
+def _reflectance(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    bg = rng.uniform(*BACKGROUND_LEVEL)
+    black = rng.uniform(*INK_LEVEL)
+    return (bg - (bg - black) * ink).astype(np.float32)
+
+
+def upsample_display(ink: np.ndarray, shape: tuple[int, int] = io.IMAGE_SHAPE) -> np.ndarray:
+    """Nearest-neighbour upsampling of display pixels to the photograph grid."""
+    ry = -(-shape[0] // ink.shape[0])
+    rx = -(-shape[1] // ink.shape[1])
+    return np.repeat(np.repeat(ink, ry, axis=0), rx, axis=1)[: shape[0], : shape[1]]
+
+
+def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Area-averaging resize (Pillow BOX filter on float data) to (rows, cols)."""
+    im = Image.fromarray(image.astype(np.float32), mode="F")
+    return np.asarray(im.resize((shape[1], shape[0]), Image.Resampling.BOX), dtype=np.float32)
+
+
+def cam01_camera(rng: np.random.Generator) -> Vignetting:
+    """Mild CAM01 vignetting (corners ~10-15% darker)."""
+    return Vignetting.random(rng, strength=0.35)
+
+
+def cam01_image(scene: np.ndarray, vignetting: Vignetting, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """CAM01 formation: sharp, mild vignetting, low noise (std scaled like CAM02's)."""
+    model = ForwardModel(step=0, scale=scale, vignetting=vignetting, noise_sigma=NOISE_SIGMA_CAM01)
+    return model(scene, rng)
+
+
+@dataclass(frozen=True)
+class StepCamera:
+    """The two cameras of one blur step: CAM02's forward model and CAM01's vignetting."""
+
+    cam02: ForwardModel
+    cam01: Vignetting
+
+
+def step_camera(step: int, seed: int, randomize: bool = True) -> StepCamera:
+    """The (deterministic) cameras of ``step`` for a dataset seed."""
+    rng = np.random.default_rng([seed, step, 7919])
+    cam02 = ForwardModel.random(step, rng) if randomize else ForwardModel.nominal(step)
+    return StepCamera(cam02=cam02, cam01=cam01_camera(rng))
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def training_pair(
+    step: int,
+    rng: np.random.Generator,
+    scale: float = 1 / 7,
+    font: str | None = None,
+    digits: bool = False,
+    symbols: bool = False,
+    model: ForwardModel | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One (CAM01, CAM02, text) triple rendered directly at a working scale.
+
+    Each call draws a fresh random camera for ``step`` unless ``model`` is given, so a
+    training stream sees many aperture shapes, drifts, distortions and noise levels.
+    Returns float32 images of shape ``round(IMAGE_SHAPE * scale)``.
+    """
+    font = font or str(rng.choice(list(io.FONTS)))
+    lines = random_text(rng, digits=digits, symbols=symbols)
+    ink = render_display(lines, font, rng)
+    shape = (int(io.IMAGE_SHAPE[0] * scale), int(io.IMAGE_SHAPE[1] * scale))
+    scene = _reflectance(resize_to(ink, shape), rng)
+    cam = model.at_scale(scale) if model is not None else ForwardModel.random(step, rng, scale)
+    sharp = cam01_image(scene, cam01_camera(rng), rng, scale)
+    blurred = cam(scene, rng, background=float(np.median(scene)))
+    return sharp, blurred, lines
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+CALIBRATION_DOT_RADIUS: int = 10
+"""Radius (full-resolution px) of the bright calibration dot."""
+
+CALIBRATION_NOISE_FACTOR: float = 0.25
+"""Calibration targets are photographed with long exposures: a quarter of the noise."""
+
+
+def _calibration_scene(kind: str) -> np.ndarray:
+    """Dark display with a bright point (PSF) or thin vertical / horizontal line (LSF)."""
+    h, w = io.IMAGE_SHAPE
+    scene = np.full((h, w), 0.03, np.float32)
+    cy, cx, half = h // 2, w // 2, 4  # lines 2 display pixels wide
+    if kind == "PSF":
+        yy, xx = np.ogrid[:h, :w]
+        scene[(yy - cy) ** 2 + (xx - cx) ** 2 <= CALIBRATION_DOT_RADIUS**2] = 0.9
+    elif kind == "LSF_X":
+        scene[h // 8 : 7 * h // 8, cx - half : cx + half] = 0.9
+    else:
+        scene[cy - half : cy + half, w // 8 : 7 * w // 8] = 0.9
+    return scene
+
+
+def write_calibration(root: Path, step: int, cam: StepCamera, seed: int, font: str) -> int:
+    """Write PSF / LSF_X / LSF_Y for both cameras of one step and font; returns files written."""
+    written = 0
+    for kind in io.CALIBRATION_KINDS:
+        scene = _calibration_scene(kind)
+        for camera in io.CAMERAS:
+            path = io.step_dir(root, step, font, camera) / f"{io.calibration_name(step, kind)}.tif"
+            if path.exists():
+                continue
+            rng = np.random.default_rng([seed, step, io.CALIBRATION_KINDS.index(kind), io.CAMERAS.index(camera), 31])
+            if camera == "CAM01":
+                img = cam01_image(scene, cam.cam01, rng)
+            else:
+                # centred targets: no distortion shift; long exposure: less noise
+                model = replace(cam.cam02, distortion=Distortion(),
+                                noise_sigma=cam.cam02.noise_sigma * CALIBRATION_NOISE_FACTOR)
+                img = model(scene, rng, background=0.03)
+            io.write_tiff(path, img)
+            written += 1
+    return written
+
+
+def write_sample(root: Path, step: int, font: str, index: int, cam: StepCamera, seed: int,
+                 digits: bool = False, symbols: bool = False) -> bool:
+    """Write one CAM01/CAM02 pair and both text copies; False if it was already complete."""
+    name = io.sample_name(step, font, index)
+    cam1 = io.step_dir(root, step, font, "CAM01")
+    cam2 = io.step_dir(root, step, font, "CAM02")
+    targets = [cam1 / f"{name}.tif", cam2 / f"{name}.tif", cam1 / f"{name}.txt", cam2 / f"{name}.txt"]
+    if all(p.exists() for p in targets):
+        return False
+    rng = np.random.default_rng([seed, step, list(io.FONTS).index(font), index])
+    lines = random_text(rng, digits=digits, symbols=symbols)
+    ink = upsample_display(render_display(lines, font, rng))
+    scene = _reflectance(ink, rng)
+    io.write_tiff(targets[0], cam01_image(scene, cam.cam01, rng))
+    io.write_tiff(targets[1], cam.cam02(scene, rng, background=float(scene[0, 0])))
+    io.write_text(targets[2], lines)
+    io.write_text(targets[3], lines)
+    return True
+
+
+def parse_steps(text: str) -> list[int]:
+    """'0-19', '4', '1,3,5-7' -> sorted list of steps, validated to 0..19."""
+    steps: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                steps.update(range(int(a), int(b) + 1))
+            else:
+                steps.add(int(part))
+        except ValueError as exc:
+            raise ValueError(f"bad step list {text!r}: use e.g. 0-19 or 1,3,5-7") from exc
+    bad = [s for s in steps if not 0 <= s < io.N_STEPS]
+    if bad or not steps:
+        raise ValueError(f"bad step list {text!r}: steps must be 0..{io.N_STEPS - 1}")
+    return sorted(steps)
+
+
+def generate(
+    root: str | os.PathLike,
+    steps: list[int],
+    per_font: int,
+    seed: int = 0,
+    digits: bool = False,
+    symbols: bool = False,
+    fonts: list[str] | None = None,
+    calibration: bool = True,
+    randomize: bool = True,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Generate a dataset; returns counts of written and skipped samples."""
+    root = Path(root)
+    fonts = fonts or list(io.FONTS)
+    for font in fonts:
+        find_font(font)  # fail early with a clear message
+    tasks = [(s, f, i) for s in steps for f in fonts for i in range(1, per_font + 1)]
+    written = skipped = calib = 0
+    cams: dict[int, StepCamera] = {}
+    t0 = time.perf_counter()
+    for step, font, index in tqdm(tasks, desc="generate", unit="pair", disable=not progress):
+        cam = cams.setdefault(step, step_camera(step, seed, randomize))
+        if index == 1 and calibration:
+            calib += write_calibration(root, step, cam, seed, font)
+        if write_sample(root, step, font, index, cam, seed, digits, symbols):
+            written += 1
+        else:
+            skipped += 1
+    return {"written": written, "skipped": skipped, "calibration": calib,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hdc.synth", description=__doc__.split("\n\n")[0])
+    p.add_argument("out_dir", help="dataset root to write (step{N}/{font}/CAM0{1,2}/...)")
+    p.add_argument("--steps", default="0-19", help="steps, e.g. 0-19 or 1,4,7 (default 0-19)")
+    p.add_argument("--per-font", type=int, default=100, help="samples per font per step (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--digits", action="store_true", help="include digits (like the test set)")
+    p.add_argument("--symbols", action="store_true", help="include symbols")
+    p.add_argument("--fonts", default="Times,Verdana", help="comma-separated fonts")
+    p.add_argument("--no-calibration", action="store_true", help="skip PSF/LSF images")
+    p.add_argument("--ideal-disk", action="store_true", help="nominal disk PSF, no distortion/vignetting/noise randomization")
+    a = p.parse_args(argv)
+    try:
+        steps = parse_steps(a.steps)
+        if a.per_font < 1:
+            raise ValueError(f"--per-font must be >= 1, got {a.per_font}")
+        fonts = [f.strip() for f in a.fonts.split(",") if f.strip()]
+        for f in fonts:
+            if f not in io.FONTS:
+                raise ValueError(f"unknown font {f!r}; expected Times and/or Verdana")
+        counts = generate(a.out_dir, steps, a.per_font, a.seed, a.digits, a.symbols, fonts,
+                          calibration=not a.no_calibration, randomize=not a.ideal_disk)
+    except (ValueError, FontNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{a.out_dir}: {counts['written']} pairs written, {counts['skipped']} already complete, "
+          f"{counts['calibration']} calibration images, {counts['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""HDC2021 contest entry point: ``python main.py INPUT_DIR OUTPUT_DIR STEP``.
+
+Deblurs every .tif/.tiff in INPUT_DIR (blur step STEP, an integer 0..19) and writes
+``OUTPUT_DIR/<same base name>.png``: 8-bit grayscale, same size as the input, black text
+on white. Exit status: 0 when every file was written, 1 when any file failed (the others
+are still written), 2 for a bad command line, folder or step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def parse_step(text: str) -> int:
+    """STEP must be an integer 0..19."""
+    try:
+        step = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19, got {text!r}") from None
+    if not 0 <= step <= 19:
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19, got {step}")
+    return step
+
+
+def error(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+
+
+def check_output_dir(path: Path) -> str | None:
+    """Create OUTPUT_DIR if missing and prove it is writable; a message on failure."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return f"{path}: output folder is not writable ({exc.strerror or exc})"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hdc import io, pipeline
+
+    p = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("input_dir", type=Path, help="folder of blurred .tif images")
+    p.add_argument("output_dir", type=Path, help="folder for the deblurred .png images")
+    p.add_argument("step", type=parse_step, help="blur step, integer 0..19")
+    p.add_argument("--method", choices=pipeline.METHODS, default=None,
+                   help="network (default when weights exist), wiener, richardson_lucy or identity")
+    p.add_argument("--weights", default=None, help="weights name, e.g. weights/physics16 (default)")
+    p.add_argument("--batch-size", type=int, default=8, help="tiles per network call (default 8)")
+    p.add_argument("--tile", type=int, default=256, help="network input tile size (default 256)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overwrite", dest="skip_existing", action="store_false", default=False,
+                   help="replace existing PNGs (default)")
+    g.add_argument("--skip-existing", dest="skip_existing", action="store_true",
+                   help="keep PNGs that already exist")
+    p.add_argument("--allow-any-depth", action="store_true",
+                   help="also process 8-bit / float images (HDC photographs are 16-bit)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+
+    if not a.input_dir.is_dir():
+        error(f"{a.input_dir}: input folder does not exist")
+        return 2
+    tiffs = io.list_tiffs(a.input_dir)
+    if not tiffs:
+        error(f"{a.input_dir}: no .tif/.tiff files in the input folder")
+        return 2
+    msg = check_output_dir(a.output_dir)
+    if msg:
+        error(msg)
+        return 2
+
+    method = a.method
+    if method is None:
+        if a.weights is not None or pipeline.default_weights_available():
+            method = "network"
+        else:
+            method = "wiener"
+            print(f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
+                  file=sys.stderr)
+    try:
+        deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        error(f"cannot load method {method}: {exc}")
+        return 2
+    where = pipeline.describe_device() if method == "network" else "CPU"
+    label = f"network {deblurrer.config.name}" if method == "network" else method
+    print(f"{len(tiffs)} images, step {a.step}, method {label}, device {where}", file=sys.stderr, flush=True)
+
+    summary = pipeline.deblur_folder(a.input_dir, a.output_dir, a.step, deblurrer,
+                                     skip_existing=a.skip_existing, allow_any_depth=a.allow_any_depth,
+                                     progress=not a.quiet, on_error=error)
+    print(f"written {len(summary.written)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}; "
+          f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

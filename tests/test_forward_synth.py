@@ -1,0 +1,143 @@
+"""hdc.forward and hdc.synth: PSFs, noise, distortion, and the generated dataset itself."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+import tifffile
+from scipy.signal import fftconvolve
+
+from hdc import calibrate, io, synth
+from hdc.forward import RADII_FULLRES, Aperture, Distortion, ForwardModel, disk_psf, fft_convolve
+
+NAME_RE = re.compile(r"^focusStep_(\d+)_(timesR|verdanaRef)_size_30_sample_(\d{4})\.(tif|txt)$")
+CALIB_RE = re.compile(r"^focusStep_(\d+)_(PSF|LSF_X|LSF_Y)\.tif$")
+
+
+@pytest.mark.parametrize("radius", [0.0, 0.7, 5.1, 30.0])
+def test_disk_psf_normalized_and_sized(radius):
+    k = disk_psf(radius)
+    assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+    assert abs(k.sum() - 1) < 1e-5
+    if radius > 2:
+        # effective area (sum / interior value) matches the disk area within 5%
+        area = k.sum() / k.max()
+        assert abs(area - np.pi * radius**2) / (np.pi * radius**2) < 0.05
+
+
+def test_polygon_aperture_has_disk_area():
+    r = 20.0
+    k = disk_psf(r, Aperture(blades=6, rotation=0.3))
+    area = k.sum() / k.max()
+    assert abs(area - np.pi * r**2) / (np.pi * r**2) < 0.05
+    assert not np.allclose(k, disk_psf(r))
+
+
+def test_fft_convolve_matches_scipy():
+    rng = np.random.default_rng(0)
+    img = rng.random((61, 77)).astype(np.float32)
+    k = disk_psf(6.0, Aperture.random(rng))
+    assert np.abs(fft_convolve(img, k, 0.0) - fftconvolve(img, k, mode="same")).max() < 1e-5
+
+
+def test_noise_level_full_and_working_scale():
+    rng = np.random.default_rng(1)
+    flat = np.full((400, 400), 0.8, np.float32)
+    full = ForwardModel(step=0, noise_sigma=0.024)
+    assert abs(full.noise(flat, rng).std() - 0.024) < 0.002
+    small = full.at_scale(1 / 7).noise(flat, rng).std()
+    assert 0.024 / 7 < small < 0.024 / 2  # white part shrinks by 7, correlated part less
+
+
+def test_distortion_identity_and_shift():
+    img = np.random.default_rng(2).random((50, 60)).astype(np.float32)
+    assert Distortion().apply(img) is img
+    moved = Distortion(shift=(2.0, -3.0)).apply(img)
+    assert np.allclose(moved[10:40, 10:40], img[8:38, 13:43], atol=1e-5)
+
+
+def test_layout_formats_and_text(tiny_dataset):
+    files = [p for p in tiny_dataset.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        step_dir, font_dir, cam_dir = p.parts[-4], p.parts[-3], p.parts[-2]
+        assert re.fullmatch(r"step\d+", step_dir) and font_dir in io.FONTS and cam_dir in io.CAMERAS
+        m = NAME_RE.match(p.name) or CALIB_RE.match(p.name)
+        assert m, p.name
+        assert int(m.group(1)) == int(step_dir[4:])
+        if NAME_RE.match(p.name):
+            assert NAME_RE.match(p.name).group(2) == io.FONTS[font_dir]
+        if p.suffix == ".tif":
+            with tifffile.TiffFile(p) as tif:
+                assert tif.pages[0].dtype == np.uint16
+                assert tif.pages[0].shape == io.IMAGE_SHAPE == (1460, 2360)
+                assert tif.pages[0].compression != 1  # lossless compression used
+        else:
+            lines = p.read_text().splitlines()
+            assert len(lines) == 3 and all(8 <= len(s) <= 12 for s in lines)
+
+
+def test_cam01_background_level(tiny_dataset):
+    for s in io.list_samples(tiny_dataset):
+        img = io.read_image(s.sharp)
+        assert 0.75 <= float(np.median(img)) <= 0.9
+
+
+def test_same_seed_same_bytes(tmp_path):
+    def digest(root):
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    synth.generate(tmp_path / "a", [3], 1, seed=5, fonts=["Times"], calibration=False, progress=False)
+    synth.generate(tmp_path / "b", [3], 1, seed=5, fonts=["Times"], calibration=False, progress=False)
+    synth.generate(tmp_path / "c", [3], 1, seed=6, fonts=["Times"], calibration=False, progress=False)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_resume_skips_complete_files(tmp_path):
+    first = synth.generate(tmp_path, [1], 2, seed=0, fonts=["Verdana"], calibration=False, progress=False)
+    again = synth.generate(tmp_path, [1], 2, seed=0, fonts=["Verdana"], calibration=False, progress=False)
+    assert first["written"] == 2 and again == {**again, "written": 0, "skipped": 2}
+
+
+@pytest.mark.parametrize("randomize", [False, True])
+def test_lsf_width_follows_radius_table(tmp_path, randomize):
+    measured = {}
+    for step in (2, 6, 12):
+        cam = synth.step_camera(step, seed=3, randomize=randomize)
+        synth.write_calibration(tmp_path, step, cam, 3, "Times")
+        files = io.calibration_files(tmp_path, step, "Times", "CAM02")
+        r = calibrate.radius_from_lsf(calibrate.lsf_profile(io.read_image(files["LSF_X"]), axis=0))
+        truth = RADII_FULLRES[step] * (cam.cam02.aperture.radius_scale if randomize else 1.0)
+        assert abs(r - truth) / truth < 0.10, (step, r, truth)
+        if not randomize:
+            assert abs(r - RADII_FULLRES[step]) / RADII_FULLRES[step] < 0.10
+        measured[step] = r
+    assert measured[2] < measured[6] < measured[12]
+
+
+def test_training_pair_at_working_scale():
+    rng = np.random.default_rng(0)
+    sharp, blurred, lines = synth.training_pair(8, rng, scale=1 / 7)
+    assert sharp.shape == blurred.shape == (208, 337)
+    assert len(lines) == 3
+    # blurred has less high-frequency energy than sharp
+    assert np.abs(np.diff(blurred, axis=1)).mean() < np.abs(np.diff(sharp, axis=1)).mean()
+
+
+def test_missing_font_message(monkeypatch):
+    synth.find_font.cache_clear()
+    monkeypatch.setitem(synth.FONT_FILES, "Times", ("NoSuchFont-xyz.ttf",))
+    with pytest.raises(synth.FontNotFoundError, match="apt-get install"):
+        synth.find_font("Times")
+    synth.find_font.cache_clear()
+
+
+def test_parse_steps():
+    assert synth.parse_steps("0-3,7") == [0, 1, 2, 3, 7]
+    with pytest.raises(ValueError):
+        synth.parse_steps("18-21")
