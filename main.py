@@ -50,18 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input_dir", type=Path, help="folder of blurred .tif images")
     p.add_argument("output_dir", type=Path, help="folder for the deblurred .png images")
     p.add_argument("step", type=parse_step, help="blur step, integer 0..19")
-    p.add_argument("--method", choices=pipeline.METHODS, default=None,
-                   help="network (default when weights exist), wiener, richardson_lucy or identity")
+    p.add_argument(
+        "--method",
+        choices=pipeline.METHODS,
+        default=None,
+        help="network (default when weights exist), wiener, richardson_lucy or identity",
+    )
     p.add_argument("--weights", default=None, help="weights name, e.g. weights/physics16 (default)")
     p.add_argument("--batch-size", type=int, default=8, help="tiles per network call (default 8)")
     p.add_argument("--tile", type=int, default=256, help="network input tile size (default 256)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overwrite", dest="skip_existing", action="store_false", default=False,
-                   help="replace existing PNGs (default)")
-    g.add_argument("--skip-existing", dest="skip_existing", action="store_true",
-                   help="keep PNGs that already exist")
-    p.add_argument("--allow-any-depth", action="store_true",
-                   help="also process 8-bit / float images (HDC photographs are 16-bit)")
+    g.add_argument(
+        "--overwrite", dest="skip_existing", action="store_false", default=False, help="replace existing PNGs (default)"
+    )
+    g.add_argument("--skip-existing", dest="skip_existing", action="store_true", help="keep PNGs that already exist")
+    p.add_argument(
+        "--allow-any-depth", action="store_true", help="also process 8-bit / float images (HDC photographs are 16-bit)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
 
@@ -83,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             method = "network"
         else:
             method = "wiener"
-            print(f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
-                  file=sys.stderr)
+            print(
+                f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
+                file=sys.stderr,
+            )
     try:
         deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -94,11 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     label = f"network {deblurrer.config.name}" if method == "network" else method
     print(f"{len(tiffs)} images, step {a.step}, method {label}, device {where}", file=sys.stderr, flush=True)
 
-    summary = pipeline.deblur_folder(a.input_dir, a.output_dir, a.step, deblurrer,
-                                     skip_existing=a.skip_existing, allow_any_depth=a.allow_any_depth,
-                                     progress=not a.quiet, on_error=error)
-    print(f"written {len(summary.written)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}; "
-          f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}", file=sys.stderr)
+    summary = pipeline.deblur_folder(
+        a.input_dir,
+        a.output_dir,
+        a.step,
+        deblurrer,
+        skip_existing=a.skip_existing,
+        allow_any_depth=a.allow_any_depth,
+        progress=not a.quiet,
+        on_error=error,
+    )
+    print(
+        f"written {len(summary.written)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}; "
+        f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}",
+        file=sys.stderr,
+    )
     return 1 if summary.failed else 0
 
 

@@ -138,8 +138,9 @@ def score_folder(
     pairs = [(str(p), str(t)) for p, t in match_outputs(output_dir, text_dir)]
     if jobs > 1 and len(pairs) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(tqdm(pool.map(_score_pair, pairs), total=len(pairs), desc="OCR",
-                                unit="img", disable=not progress))
+            results = list(
+                tqdm(pool.map(_score_pair, pairs), total=len(pairs), desc="OCR", unit="img", disable=not progress)
+            )
     else:
         results = [_score_pair(p) for p in tqdm(pairs, desc="OCR", unit="img", disable=not progress)]
     return [{"file": Path(p).name, "score": s, "ocr": o} for (p, _), (s, o) in zip(pairs, results)]
@@ -161,8 +162,9 @@ def stop_step(step_means: dict[int, float]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m evaluation.ocr_score",
-                                description="Official HDC2021 OCR score of a folder of output PNGs.")
+    p = argparse.ArgumentParser(
+        prog="python -m evaluation.ocr_score", description="Official HDC2021 OCR score of a folder of output PNGs."
+    )
     p.add_argument("output_dir", help="folder of deblurred PNGs")
     p.add_argument("text_dir", help="folder of true-text .txt files (e.g. <step>/<font>/CAM01)")
     p.add_argument("--jobs", type=int, default=2, help="parallel tesseract processes (default 2)")

@@ -48,8 +48,12 @@ def method_summary(method: str, rows: list[dict]) -> str:
     """Markdown table: mean per step and font, pass/fail, and the stop step."""
     fonts = sorted({r["font"] for r in rows})
     means = step_means(rows)
-    lines = [f"# {method}", "", "| step | " + " | ".join(fonts) + " | mean | n | pass |",
-             "|---:|" + "---:|" * len(fonts) + "---:|---:|:---:|"]
+    lines = [
+        f"# {method}",
+        "",
+        "| step | " + " | ".join(fonts) + " | mean | n | pass |",
+        "|---:|" + "---:|" * len(fonts) + "---:|---:|:---:|",
+    ]
     per_font = {f: step_means(rows, f) for f in fonts}
     for s, m in means.items():
         n = sum(1 for r in rows if r["step"] == s)
@@ -73,9 +77,13 @@ def side_by_side(all_rows: dict[str, list[dict]]) -> str:
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines.append("| stop step | " + " | ".join(str(stop_step(means[m])) for m in methods) + " |")
     n = {m: len(r) for m, r in all_rows.items()}
-    return ("Mean OCR score (official scoring, middle line) per blur step; bold = passed (>= 70).\n\n"
-            + "\n".join(lines) + "\n\nImages scored per method: "
-            + ", ".join(f"{m} {n[m]}" for m in methods) + ".\n")
+    return (
+        "Mean OCR score (official scoring, middle line) per blur step; bold = passed (>= 70).\n\n"
+        + "\n".join(lines)
+        + "\n\nImages scored per method: "
+        + ", ".join(f"{m} {n[m]}" for m in methods)
+        + ".\n"
+    )
 
 
 def plot(all_rows: dict[str, list[dict]], path: Path) -> None:
@@ -106,8 +114,10 @@ def plot(all_rows: dict[str, list[dict]], path: Path) -> None:
 def report(results: Path) -> dict[str, list[dict]]:
     """Write every per-method and side-by-side output; returns the rows per method."""
     all_rows: dict[str, list[dict]] = {}
-    dirs = sorted((d for d in results.iterdir() if (d / "raw").is_dir()),
-                  key=lambda d: (METHOD_ORDER.index(d.name) if d.name in METHOD_ORDER else 99, d.name))
+    dirs = sorted(
+        (d for d in results.iterdir() if (d / "raw").is_dir()),
+        key=lambda d: (METHOD_ORDER.index(d.name) if d.name in METHOD_ORDER else 99, d.name),
+    )
     for d in dirs:
         rows = collect(d)
         if not rows:

@@ -152,8 +152,10 @@ def fft_convolve(image: np.ndarray, kernel: np.ndarray, pad_value: float | None 
         padded = np.pad(image, ((ph, ph), (pw, pw)), mode="edge")
     else:
         padded = np.pad(image, ((ph, ph), (pw, pw)), mode="constant", constant_values=pad_value)
-    shape = [sfft.next_fast_len(padded.shape[0] + kh - 1, real=True),
-             sfft.next_fast_len(padded.shape[1] + kw - 1, real=True)]
+    shape = [
+        sfft.next_fast_len(padded.shape[0] + kh - 1, real=True),
+        sfft.next_fast_len(padded.shape[1] + kw - 1, real=True),
+    ]
     spec = sfft.rfft2(padded, shape, workers=-1) * sfft.rfft2(kernel, shape, workers=-1)
     full = sfft.irfft2(spec, shape, workers=-1)
     h, w = image.shape
@@ -161,7 +163,9 @@ def fft_convolve(image: np.ndarray, kernel: np.ndarray, pad_value: float | None 
     return full[2 * ph : 2 * ph + h, 2 * pw : 2 * pw + w].astype(np.float32)
 
 
-def radial_grid(shape: tuple[int, int], center: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def radial_grid(
+    shape: tuple[int, int], center: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalized coordinates (y, x, r): the half-diagonal has r = 1; ``center`` offsets in those units."""
     h, w = shape
     half_diag = 0.5 * math.hypot(h, w)
@@ -208,8 +212,7 @@ class Distortion:
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> Distortion:
-        return cls(k1=float(rng.uniform(-0.015, 0.015)),
-                   shift=(float(rng.normal(0, 4.0)), float(rng.normal(0, 4.0))))
+        return cls(k1=float(rng.uniform(-0.015, 0.015)), shift=(float(rng.normal(0, 4.0)), float(rng.normal(0, 4.0))))
 
     def apply(self, image: np.ndarray, scale: float = 1.0, fill: float | None = None) -> np.ndarray:
         """Warp a CAM01-frame image into the CAM02 frame (bilinear)."""
@@ -222,8 +225,9 @@ class Distortion:
         rows = yy * factor * half_diag + (h - 1) / 2 - self.shift[0] * scale
         cols = xx * factor * half_diag + (w - 1) / 2 - self.shift[1] * scale
         mode = "nearest" if fill is None else "constant"
-        return ndi.map_coordinates(image, [rows, cols], order=1, mode=mode,
-                                   cval=0.0 if fill is None else fill).astype(np.float32)
+        return ndi.map_coordinates(image, [rows, cols], order=1, mode=mode, cval=0.0 if fill is None else fill).astype(
+            np.float32
+        )
 
 
 # ----------------------------------------------------------------------------- model
@@ -343,8 +347,9 @@ class ForwardModel:
         out += corr * math.sqrt(corr_var) * shrink
         return out.astype(np.float32)
 
-    def __call__(self, scene: np.ndarray, rng: np.random.Generator | None = None,
-                 background: float | None = None) -> np.ndarray:
+    def __call__(
+        self, scene: np.ndarray, rng: np.random.Generator | None = None, background: float | None = None
+    ) -> np.ndarray:
         """Full CAM02 formation: distortion -> blur -> vignetting -> noise -> clip to [0, 1]."""
         warped = self.distortion.apply(np.asarray(scene, np.float32), self.scale)
         blurred = self.blur(warped, background)

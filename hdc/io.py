@@ -46,9 +46,7 @@ MIN_SIDE: int = 32
 MAX_PIXELS: int = 64_000_000
 """Refuse images above this many pixels (about 18x an HDC photograph)."""
 
-_SAMPLE_RE = re.compile(
-    r"^focusStep_(?P<step>\d+)_(?P<tag>[A-Za-z]+)_size_30_sample_(?P<index>\d{4})$"
-)
+_SAMPLE_RE = re.compile(r"^focusStep_(?P<step>\d+)_(?P<tag>[A-Za-z]+)_size_30_sample_(?P<index>\d{4})$")
 
 
 class ImageReadError(ValueError):
@@ -96,9 +94,7 @@ def _to_unit_float(arr: np.ndarray, path: Path) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         raise ImageReadError(f"{path}: colour image (shape {arr.shape}); expected grayscale")
     if arr.ndim != 2:
-        raise ImageReadError(
-            f"{path}: expected one 2-D grayscale image, got an array of shape {arr.shape}"
-        )
+        raise ImageReadError(f"{path}: expected one 2-D grayscale image, got an array of shape {arr.shape}")
     if arr.dtype == np.uint16:
         return arr.astype(np.float32) / 65535.0
     if arr.dtype == np.uint8:
@@ -146,9 +142,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 if len(tif.series) == 0 or len(tif.pages) == 0:
                     raise ImageReadError(f"{path}: corrupt or empty TIFF (no image in it)")
                 if len(tif.pages) > 1:
-                    raise ImageReadError(
-                        f"{path}: TIFF holds {len(tif.pages)} pages; expected one image"
-                    )
+                    raise ImageReadError(f"{path}: TIFF holds {len(tif.pages)} pages; expected one image")
                 arr = tif.asarray()
         else:
             with Image.open(path) as im:
@@ -245,9 +239,7 @@ def write_text(path: str | os.PathLike, lines: list[str]) -> None:
 def list_tiffs(folder: str | os.PathLike) -> list[Path]:
     """All .tif/.tiff files (case-insensitive) directly in ``folder``, sorted by name."""
     folder = Path(folder)
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
 
 
 def list_steps(root: str | os.PathLike) -> list[int]:

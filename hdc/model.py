@@ -116,7 +116,8 @@ def build_model(config: ModelConfig | str = "reference", input_size: int | None 
         x = crop(x) * (1.0 - g) + shared(x) * g
 
     x = layers.BatchNormalization(name="post_bn0")(
-        layers.Conv2D(int((sub * dim) ** 0.5), 1, activation="elu", name="post_conv0")(x))
+        layers.Conv2D(int((sub * dim) ** 0.5), 1, activation="elu", name="post_conv0")(x)
+    )
     x = layers.BatchNormalization(name="post_bn1")(layers.Conv2D(8, 1, activation="elu", name="post_conv1")(x))
     out = layers.Conv2D(1, 1, activation="sigmoid", name="output")(x)
     return keras.Model([im, step_in], out, name=cfg.name)

@@ -84,6 +84,8 @@ def classical_restore(norm: np.ndarray, step: int, kind: str = "wiener", factor:
     # flatten what background the normalization left, then binarize
     smooth = ndi.gaussian_filter(img, sigma=max(img.shape) / 8)
     flat = img - smooth + np.median(img)
+    if float(np.ptp(flat)) < 1e-6:  # nothing to binarize (blank frame)
+        return np.ones_like(flat, dtype=np.float32)
     t = threshold_otsu(flat)
     return (flat > t).astype(np.float32)
 

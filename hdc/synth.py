@@ -25,7 +25,7 @@ import string
 import sys
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def _font_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_font(font: str) -> Path:
     """Path of the TrueType file used for ``font`` ("Times" or "Verdana").
 
@@ -199,12 +199,15 @@ def training_pair(
     digits: bool = False,
     symbols: bool = False,
     model: ForwardModel | None = None,
+    aligned: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One (CAM01, CAM02, text) triple rendered directly at a working scale.
 
     Each call draws a fresh random camera for ``step`` unless ``model`` is given, so a
-    training stream sees many aperture shapes, drifts, distortions and noise levels.
-    Returns float32 images of shape ``round(IMAGE_SHAPE * scale)``.
+    training stream sees many aperture shapes, drifts, distortions and noise levels. With
+    ``aligned`` the CAM01 image is formed from the same distorted scene as CAM02 (a
+    perfectly registered target, as after :func:`hdc.targets.estimate_distortion`).
+    Returns float32 images of shape ``int(IMAGE_SHAPE * scale)``.
     """
     font = font or str(rng.choice(list(io.FONTS)))
     lines = random_text(rng, digits=digits, symbols=symbols)
@@ -212,8 +215,10 @@ def training_pair(
     shape = (int(io.IMAGE_SHAPE[0] * scale), int(io.IMAGE_SHAPE[1] * scale))
     scene = _reflectance(resize_to(ink, shape), rng)
     cam = model.at_scale(scale) if model is not None else ForwardModel.random(step, rng, scale)
-    sharp = cam01_image(scene, cam01_camera(rng), rng, scale)
-    blurred = cam(scene, rng, background=float(np.median(scene)))
+    bg = float(np.median(scene))
+    warped = cam.distortion.apply(scene, scale)
+    sharp = cam01_image(warped if aligned else scene, cam01_camera(rng), rng, scale)
+    blurred = replace(cam, distortion=Distortion())(warped, rng, background=bg)
     return sharp, blurred, lines
 
 
@@ -256,16 +261,25 @@ def write_calibration(root: Path, step: int, cam: StepCamera, seed: int, font: s
                 img = cam01_image(scene, cam.cam01, rng)
             else:
                 # centred targets: no distortion shift; long exposure: less noise
-                model = replace(cam.cam02, distortion=Distortion(),
-                                noise_sigma=cam.cam02.noise_sigma * CALIBRATION_NOISE_FACTOR)
+                model = replace(
+                    cam.cam02, distortion=Distortion(), noise_sigma=cam.cam02.noise_sigma * CALIBRATION_NOISE_FACTOR
+                )
                 img = model(scene, rng, background=0.03)
             io.write_tiff(path, img)
             written += 1
     return written
 
 
-def write_sample(root: Path, step: int, font: str, index: int, cam: StepCamera, seed: int,
-                 digits: bool = False, symbols: bool = False) -> bool:
+def write_sample(
+    root: Path,
+    step: int,
+    font: str,
+    index: int,
+    cam: StepCamera,
+    seed: int,
+    digits: bool = False,
+    symbols: bool = False,
+) -> bool:
     """Write one CAM01/CAM02 pair and both text copies; False if it was already complete."""
     name = io.sample_name(step, font, index)
     cam1 = io.step_dir(root, step, font, "CAM01")
@@ -334,8 +348,7 @@ def generate(
             written += 1
         else:
             skipped += 1
-    return {"written": written, "skipped": skipped, "calibration": calib,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {"written": written, "skipped": skipped, "calibration": calib, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--symbols", action="store_true", help="include symbols")
     p.add_argument("--fonts", default="Times,Verdana", help="comma-separated fonts")
     p.add_argument("--no-calibration", action="store_true", help="skip PSF/LSF images")
-    p.add_argument("--ideal-disk", action="store_true", help="nominal disk PSF, no distortion/vignetting/noise randomization")
+    p.add_argument(
+        "--ideal-disk", action="store_true", help="nominal disk PSF, no distortion/vignetting/noise randomization"
+    )
     a = p.parse_args(argv)
     try:
         steps = parse_steps(a.steps)
@@ -358,13 +373,24 @@ def main(argv: list[str] | None = None) -> int:
         for f in fonts:
             if f not in io.FONTS:
                 raise ValueError(f"unknown font {f!r}; expected Times and/or Verdana")
-        counts = generate(a.out_dir, steps, a.per_font, a.seed, a.digits, a.symbols, fonts,
-                          calibration=not a.no_calibration, randomize=not a.ideal_disk)
+        counts = generate(
+            a.out_dir,
+            steps,
+            a.per_font,
+            a.seed,
+            a.digits,
+            a.symbols,
+            fonts,
+            calibration=not a.no_calibration,
+            randomize=not a.ideal_disk,
+        )
     except (ValueError, FontNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{a.out_dir}: {counts['written']} pairs written, {counts['skipped']} already complete, "
-          f"{counts['calibration']} calibration images, {counts['seconds']} s")
+    print(
+        f"{a.out_dir}: {counts['written']} pairs written, {counts['skipped']} already complete, "
+        f"{counts['calibration']} calibration images, {counts['seconds']} s"
+    )
     return 0
 
 

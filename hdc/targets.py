@@ -93,9 +93,12 @@ def estimate_distortion(
             warped = fft_convolve(warped, psf, 1.0)
         return float(np.mean((warped[mh : h - mh, mw : w - mw] - target) ** 2))
 
-    res = minimize(cost, x0, method="Nelder-Mead",
-                   options={"initial_simplex": np.vstack([x0, x0 + np.diag(steps)]),
-                            "xatol": 1e-3, "fatol": 1e-9, "maxiter": 400})
+    res = minimize(
+        cost,
+        x0,
+        method="Nelder-Mead",
+        options={"initial_simplex": np.vstack([x0, x0 + np.diag(steps)]), "xatol": 1e-3, "fatol": 1e-9, "maxiter": 400},
+    )
     return Distortion(k1=float(res.x[0]), shift=(float(res.x[1]), float(res.x[2])))
 
 

@@ -88,8 +88,11 @@ def test_cam01_background_level(tiny_dataset):
 
 def test_same_seed_same_bytes(tmp_path):
     def digest(root):
-        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     synth.generate(tmp_path / "a", [3], 1, seed=5, fonts=["Times"], calibration=False, progress=False)
     synth.generate(tmp_path / "b", [3], 1, seed=5, fonts=["Times"], calibration=False, progress=False)

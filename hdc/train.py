@@ -1,0 +1,498 @@
+"""Resumable training of the deblurring network.
+
+``python -m hdc.train RUN_DIR --config physics16 [--data ROOT] [--hours H] ...``
+
+* Data: crops (``config.crop`` input pixels) from background-normalized features with
+  processed CAM01 targets, from a 3 x 5 jittered grid per image (reference method). The
+  source is either a folder in the HDC layout (generated or the real data; 10% of the
+  images held out for validation, never trained on) or, without ``--data``, an endless
+  stream of pairs generated on the fly at the working scale by the forward model with a
+  fresh random camera each time.
+* Every batch is a pure function of (seed, batch index), so stopping and rerunning the
+  same command resumes exactly: weights, optimizer state, learning rate, counters.
+* Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
+  more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
+* Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau.
+* Checkpoints every ``--checkpoint-minutes`` and on Ctrl-C; CSV log; progress bar; a
+  periodic OCR validation (official scoring) keeps the weights with the best mean score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from hdc import background, features, io, synth, targets  # noqa: E402
+from hdc.model import CONFIGS, ModelConfig  # noqa: E402
+
+LEARNING_RATE = 10**-2.5
+GRID = (3, 5)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def prepare_pair(
+    sharp_small: np.ndarray, blurred_small: np.ndarray, step: int, cfg: ModelConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W)."""
+    norm = background.normalize(blurred_small)[0]
+    feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor)
+    target = targets.process_target(background.normalize(sharp_small)[0])
+    return feats, target
+
+
+def grid_crops(
+    feats: np.ndarray, target: np.ndarray, cfg: ModelConfig, rng: np.random.Generator, n: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crops from a 3 x 5 grid with random jitter (``n`` of the 15 chosen at random).
+
+    Images smaller than a crop are reflect-padded. Returns inputs (n, crop, crop, C) and
+    targets (n, out, out, 1) where out = crop - 2 * margin.
+    """
+    c, m = cfg.crop, cfg.margin
+    h, w = target.shape
+    if h < c or w < c:
+        ph, pw = max(0, c - h), max(0, c - w)
+        feats = np.pad(feats, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
+        target = np.pad(target, ((0, ph), (0, pw)), mode="symmetric")
+        h, w = target.shape
+    rows = np.linspace(0, h - c, GRID[0])
+    cols = np.linspace(0, w - c, GRID[1])
+    jr = (h - c) / (2 * GRID[0])
+    jc = (w - c) / (2 * GRID[1])
+    cells = [(r, q) for r in rows for q in cols]
+    if n is not None:
+        cells = [cells[i] for i in rng.choice(len(cells), size=min(n, len(cells)), replace=False)]
+    xs, ys = [], []
+    for r, q in cells:
+        r0 = int(np.clip(round(r + rng.uniform(-jr, jr)), 0, h - c))
+        c0 = int(np.clip(round(q + rng.uniform(-jc, jc)), 0, w - c))
+        xs.append(feats[r0 : r0 + c, c0 : c0 + c])
+        ys.append(target[r0 + m : r0 + c - m, c0 + m : c0 + c - m, None])
+    return np.stack(xs), np.stack(ys)
+
+
+def step_weights(allowed_max: int, hard_weight: float = 1.0) -> np.ndarray:
+    """Sampling probabilities of steps 0..allowed_max: harder steps weighted up."""
+    s = np.arange(allowed_max + 1, dtype=np.float64)
+    p = 1.0 + hard_weight * s / max(allowed_max, 1)
+    return p / p.sum()
+
+
+@dataclass
+class Curriculum:
+    """Steps admitted so far grow linearly with the batch index."""
+
+    start_max: int = 9
+    max_step: int = 19
+    ramp: int = 500
+    hard_weight: float = 1.0
+
+    def allowed(self, batch_index: int) -> int:
+        return int(min(self.max_step, self.start_max + batch_index // max(self.ramp, 1)))
+
+    def sample(self, batch_index: int, rng: np.random.Generator) -> int:
+        k = self.allowed(batch_index)
+        return int(rng.choice(k + 1, p=step_weights(k, self.hard_weight)))
+
+
+class StreamSource:
+    """Endless generated pairs at the working scale (no files)."""
+
+    def __init__(self, cfg: ModelConfig, digits: bool = True, symbols: bool = False):
+        self.cfg, self.digits, self.symbols = cfg, digits, symbols
+
+    def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        sharp, blurred, _ = synth.training_pair(
+            step, rng, 1.0 / self.cfg.factor, digits=self.digits, symbols=self.symbols
+        )
+        return prepare_pair(sharp, blurred, step, self.cfg)
+
+
+class FolderSource:
+    """Pairs from a dataset folder in the HDC layout; 10% of images held out."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        cfg: ModelConfig,
+        steps: list[int] | None = None,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+    ):
+        self.cfg = cfg
+        samples = [s for s in io.list_samples(root, steps) if s.sharp.is_file()]
+        if not samples:
+            raise FileNotFoundError(f"{root}: no CAM01/CAM02 pairs found")
+        order = np.random.default_rng(seed).permutation(len(samples))
+        n_val = max(1, int(round(len(samples) * val_fraction))) if len(samples) > 1 else 0
+        self.val = [samples[i] for i in order[:n_val]]
+        self.train = [samples[i] for i in order[n_val:]]
+        self.by_step: dict[int, list[io.Sample]] = {}
+        for s in self.train:
+            self.by_step.setdefault(s.step, []).append(s)
+        self._cache: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+
+    def load(self, sample: io.Sample) -> tuple[np.ndarray, np.ndarray]:
+        key = sample.blurred
+        if key not in self._cache:
+            f = self.cfg.factor
+            self._cache[key] = prepare_pair(
+                features.downscale(io.read_image(sample.sharp), f),
+                features.downscale(io.read_image(sample.blurred), f),
+                sample.step,
+                self.cfg,
+            )
+        return self._cache[key]
+
+    def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        avail = sorted(self.by_step)
+        if step not in self.by_step:  # nearest available step
+            step = min(avail, key=lambda s: abs(s - step))
+        pool = self.by_step[step]
+        return self.load(pool[int(rng.integers(len(pool)))])
+
+
+def make_batch(
+    source, cfg: ModelConfig, curriculum: Curriculum, seed: int, index: int, batch_size: int, crops_per_image: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch ``index``: a pure function of (seed, index) so training resumes exactly."""
+    rng = np.random.default_rng([seed, index])
+    xs, ys, ss = [], [], []
+    while sum(len(x) for x in xs) < batch_size:
+        step = curriculum.sample(index, rng)
+        feats, target = source.pair(step, rng)
+        x, y = grid_crops(feats, target, cfg, rng, crops_per_image)
+        xs.append(x)
+        ys.append(y)
+        ss.append(np.full((len(x), 1), step, np.float32))
+    return (np.concatenate(xs)[:batch_size], np.concatenate(ss)[:batch_size], np.concatenate(ys)[:batch_size])
+
+
+def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_step: int):
+    """Fixed validation crops: held-out images (folder) or a separate seed (stream)."""
+    rng = np.random.default_rng([seed, 10**6])
+    xs, ss, ys = [], [], []
+    if isinstance(source, FolderSource):
+        pool = source.val[:n_images]
+        for s in pool:
+            f, t = source.load(s)
+            x, y = grid_crops(f, t, cfg, rng, 4)
+            xs.append(x)
+            ys.append(y)
+            ss.append(np.full((len(x), 1), s.step, np.float32))
+    else:
+        for i in range(n_images):
+            step = i % (max_step + 1)
+            f, t = source.pair(step, rng)
+            x, y = grid_crops(f, t, cfg, rng, 4)
+            xs.append(x)
+            ys.append(y)
+            ss.append(np.full((len(x), 1), step, np.float32))
+    return np.concatenate(xs), np.concatenate(ss), np.concatenate(ys)
+
+
+# ----------------------------------------------------------------------------- OCR validation
+
+
+def ocr_validation(
+    model, cfg: ModelConfig, steps: list[int], per_step: int, seed: int, workdir: Path
+) -> dict[int, float]:
+    """Mean official OCR score per step on generated images never used for training.
+
+    Pairs are generated at the working scale (seed offset 2*10^6), deblurred like the
+    pipeline does (tiled network, upsampled to full size) and scored with tesseract.
+    """
+    from evaluation.ocr_score import score_image
+    from hdc.pipeline import Deblurrer, finalize, upsample
+
+    deb = Deblurrer(method="network", model=model, config=cfg)
+    out: dict[int, float] = {}
+    workdir.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        scores = []
+        for k in range(per_step):
+            rng = np.random.default_rng([seed, 2 * 10**6, step, k])
+            _, blurred, lines = synth.training_pair(step, rng, 1.0 / cfg.factor, digits=True)
+            norm = background.normalize(blurred)[0]
+            img = finalize(upsample(deb.restore_small(norm, step), io.IMAGE_SHAPE, cfg.factor))
+            png, txt = workdir / "val.png", workdir / "val.txt"
+            io.write_png(png, img)
+            io.write_text(txt, lines)
+            scores.append(score_image(png, txt))
+        out[step] = float(np.mean(scores))
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class Trainer:
+    """Owns the model, optimizer, counters and files of one run directory."""
+
+    LOG_FIELDS = ["batch", "samples", "seconds", "lr", "loss", "val_loss", "max_step", "ocr_mean"]
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        cfg: ModelConfig,
+        source,
+        seed: int = 0,
+        batch_size: int = 16,
+        curriculum: Curriculum | None = None,
+        jit: bool = True,
+        val_images: int = 20,
+        patience: int = 6,
+    ):
+        import keras
+
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg, self.source, self.seed, self.batch_size = cfg, source, seed, batch_size
+        self.curriculum = curriculum or Curriculum()
+        self.patience = patience
+        self.state = {
+            "batch": 0,
+            "samples": 0,
+            "seconds": 0.0,
+            "lr": LEARNING_RATE,
+            "best_val": None,
+            "bad_evals": 0,
+            "best_ocr": None,
+        }
+        keras.utils.set_random_seed(seed)
+        from hdc.model import build_model
+
+        self.model = build_model(cfg)
+        opt = keras.optimizers.Adam(LEARNING_RATE)
+        kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
+        self.model.compile(optimizer=opt, loss="binary_crossentropy", **kwargs)
+        self.val = validation_batches(source, cfg, seed, val_images, self.curriculum.max_step)
+        self._resume()
+
+    # -- persistence
+    @property
+    def ckpt(self) -> Path:
+        return self.run_dir / "checkpoint.keras"
+
+    def _resume(self) -> None:
+        import keras
+
+        state_file = self.run_dir / "state.json"
+        if self.ckpt.exists() and state_file.exists():
+            loaded = keras.models.load_model(self.ckpt, compile=True)
+            self.model.set_weights(loaded.get_weights())
+            # build optimizer variables, then copy the saved optimizer state
+            self.model.optimizer.build(self.model.trainable_variables)
+            for dst, src in zip(self.model.optimizer.variables, loaded.optimizer.variables):
+                dst.assign(src)
+            self.state.update(json.loads(state_file.read_text()))
+            self.model.optimizer.learning_rate.assign(self.state["lr"])
+
+    def checkpoint(self) -> None:
+        tmp = self.run_dir / ".checkpoint.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.ckpt)
+        st = self.run_dir / ".state.json"
+        st.write_text(json.dumps(self.state, indent=1))
+        os.replace(st, self.run_dir / "state.json")
+
+    def log(self, row: dict) -> None:
+        path = self.run_dir / "log.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.LOG_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow({k: row.get(k, "") for k in self.LOG_FIELDS})
+
+    # -- steps
+    def val_loss(self) -> float:
+        x, s, y = self.val
+        return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
+
+    def train_batches(self, n: int) -> list[float]:
+        """Train ``n`` batches starting at the current index; returns the losses."""
+        losses = []
+        for _ in range(n):
+            i = self.state["batch"]
+            x, s, y = make_batch(self.source, self.cfg, self.curriculum, self.seed, i, self.batch_size)
+            loss = self.model.train_on_batch([x, s], y)
+            losses.append(float(loss if np.ndim(loss) == 0 else loss[0]))
+            self.state["batch"] = i + 1
+            self.state["samples"] += len(x)
+        return losses
+
+    def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
+        """Validation, plateau learning-rate schedule, logging."""
+        vl = self.val_loss()
+        best = self.state["best_val"]
+        if best is None or vl < best - 1e-4:
+            self.state["best_val"], self.state["bad_evals"] = vl, 0
+        else:
+            self.state["bad_evals"] += 1
+            if self.state["bad_evals"] >= self.patience:
+                self.state["lr"] = max(self.state["lr"] * 0.5, 1e-5)
+                self.model.optimizer.learning_rate.assign(self.state["lr"])
+                self.state["bad_evals"] = 0
+        self.log(
+            {
+                "batch": self.state["batch"],
+                "samples": self.state["samples"],
+                "seconds": round(self.state["seconds"], 1),
+                "lr": self.state["lr"],
+                "loss": round(train_loss, 5),
+                "val_loss": round(vl, 5),
+                "max_step": self.curriculum.allowed(self.state["batch"]),
+                "ocr_mean": "" if ocr is None else round(float(np.mean(list(ocr.values()))), 2),
+            }
+        )
+        self.last_val = vl
+
+
+def export(trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: str) -> None:
+    """Write shippable weights + model card."""
+    import keras
+
+    from hdc import model as hmodel
+
+    card = {
+        "trained_on": "generated data stream (hdc.synth.training_pair, random camera per pair)"
+        if isinstance(trainer.source, StreamSource)
+        else "dataset folder",
+        "batches": trainer.state["batch"],
+        "crops_seen": trainer.state["samples"],
+        "train_seconds": round(trainer.state["seconds"], 1),
+        "machine": machine,
+        "keras_backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
+        "val_loss": getattr(trainer, "last_val", None),
+        "validation_ocr_per_step": ocr,
+        "commit": _git_commit(),
+    }
+    hmodel.save(trainer.model, trainer.cfg, stem, card)
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def machine_description() -> str:
+    import platform
+
+    from hdc.pipeline import describe_device
+
+    return f"{platform.node() or 'host'}: {os.cpu_count()} CPU cores, {describe_device()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    p = argparse.ArgumentParser(prog="python -m hdc.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", type=Path, help="run folder (checkpoints, log.csv); rerun to resume")
+    p.add_argument("--config", default="physics16", help=f"one of {', '.join(CONFIGS)}")
+    p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
+    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
+    p.add_argument("--max-batches", type=int, default=None, help="stop after this many batches in total")
+    p.add_argument("--epoch", type=int, default=50, help="batches between validations")
+    p.add_argument("--start-max-step", type=int, default=9)
+    p.add_argument("--max-step", type=int, default=19)
+    p.add_argument("--ramp", type=int, default=300, help="batches per admitted extra step")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--ocr-every", type=int, default=10, help="epochs between OCR validations (0: never)")
+    p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18")
+    p.add_argument("--ocr-per-step", type=int, default=3)
+    p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16)")
+    p.add_argument("--no-jit", action="store_true")
+    a = p.parse_args(argv)
+
+    cfg = CONFIGS[a.config]
+    source = FolderSource(a.data, cfg, seed=a.seed) if a.data else StreamSource(cfg)
+    cur = Curriculum(a.start_max_step, a.max_step, a.ramp)
+    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit)
+    if a.init and tr.state["batch"] == 0:
+        from hdc.model import load
+
+        tr.model.set_weights(load(a.init)[0].get_weights())
+    machine = machine_description()
+    stop = {"flag": False}
+    signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    t_end = time.monotonic() + a.hours * 3600
+    last_ckpt = time.monotonic()
+    ocr_steps = [int(s) for s in a.ocr_steps.split(",") if s.strip()]
+    print(f"run {a.run_dir}: config {cfg.name}, resuming at batch {tr.state['batch']}, {machine}", file=sys.stderr)
+    bar = tqdm(desc="train", unit="batch", initial=tr.state["batch"])
+    epochs_done = 0
+    while not stop["flag"] and time.monotonic() < t_end:
+        if a.max_batches is not None and tr.state["batch"] >= a.max_batches:
+            break
+        n = a.epoch if a.max_batches is None else min(a.epoch, a.max_batches - tr.state["batch"])
+        t0 = time.monotonic()
+        losses = tr.train_batches(n)
+        tr.state["seconds"] += time.monotonic() - t0
+        bar.update(n)
+        epochs_done += 1
+        ocr = None
+        if a.ocr_every and epochs_done % a.ocr_every == 0:
+            ocr = ocr_validation(tr.model, cfg, ocr_steps, a.ocr_per_step, a.seed, a.run_dir / "ocr")
+            mean = float(np.mean(list(ocr.values())))
+            if tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]:
+                tr.state["best_ocr"] = mean
+                export(tr, a.run_dir / "best", ocr, machine)
+                if a.export:
+                    export(tr, a.export, ocr, machine)
+            (a.run_dir / "ocr_history.jsonl").open("a").write(
+                json.dumps({"batch": tr.state["batch"], "ocr": ocr}) + "\n"
+            )
+        tr.end_of_epoch(float(np.mean(losses)), ocr)
+        bar.set_postfix(
+            loss=f"{np.mean(losses):.4f}",
+            val=f"{tr.last_val:.4f}",
+            lr=f"{tr.state['lr']:.1e}",
+            steps=f"0-{cur.allowed(tr.state['batch'])}",
+        )
+        if time.monotonic() - last_ckpt > a.checkpoint_minutes * 60:
+            tr.checkpoint()
+            last_ckpt = time.monotonic()
+    tr.checkpoint()
+    export(tr, a.run_dir / "last", None, machine)
+    bar.close()
+    print(
+        f"stopped at batch {tr.state['batch']} ({tr.state['samples']} crops, {tr.state['seconds'] / 3600:.2f} h "
+        f"training); val loss {getattr(tr, 'last_val', float('nan')):.4f}; best OCR {tr.state['best_ocr']}; "
+        f"checkpoint {tr.ckpt}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""evaluation/: official OCR scoring, stop-step logic, run_all_steps.sh end to end."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fuzzywuzzy import fuzz
+from PIL import Image
+
+from evaluation import ocr_score
+from evaluation.report import side_by_side
+from hdc import io, synth
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sharp_png(tmp_path, lines, font="Verdana", seed=0, name="img"):
+    rng = np.random.default_rng(seed)
+    ink = synth.upsample_display(synth.render_display(lines, font, rng))
+    png = tmp_path / f"{name}.png"
+    io.write_png(png, 0.85 - 0.8 * ink)
+    return png
+
+
+def test_sharp_generated_image_scores_high(tiny_dataset, tmp_path):
+    scores = []
+    for s in io.list_samples(tiny_dataset, [0]):
+        png = tmp_path / f"{s.name}.png"
+        io.write_png(png, io.read_image(s.sharp))
+        scores.append(ocr_score.score_image(png, s.text))
+    assert np.mean(scores) >= 90
+
+
+def test_blank_image_scores_zero(tmp_path):
+    png = tmp_path / "blank.png"
+    io.write_png(png, np.full((1460, 2360), 0.8, np.float32))
+    (tmp_path / "t.txt").write_text("abcdefghij\nklmnopqrst\nuvwxyzabcd\n")
+    assert ocr_score.score_image(png, tmp_path / "t.txt") == 0
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_middle_line_with_k_changes_matches_fuzz_ratio(tmp_path, k):
+    truth = ["KbTxwQmPza", "HrEaNdTeGb", "FgUjYiWkBm"]  # no c/C-like ambiguous letters
+    shown = list(truth)
+    mid = list(truth[1])
+    for i in range(k):
+        mid[2 * i] = "RPMBD"[i]
+    shown[1] = "".join(mid)
+    png = _sharp_png(tmp_path, shown, seed=k)
+    (tmp_path / "t.txt").write_text("\n".join(truth) + "\n")
+    ocr = ocr_score.clean_ocr_text(ocr_score.ocr_image(png))
+    assert ocr[1] == shown[1], ocr  # tesseract reads the clean rendering exactly
+    assert ocr_score.score_image(png, tmp_path / "t.txt") == fuzz.ratio(truth[1], shown[1])
+
+
+def test_normalization_quirk_hand_computed():
+    a = np.full((4, 60), 200, np.uint8)
+    a[:, 50:] = 100  # darker on the right, outside the reference columns
+    a[0, 55] = 40  # global minimum
+    out = ocr_score.normalize_for_ocr(a)
+    # (x - 40) * 255 / 200: 200 -> 204, 100 -> 76.5 -> 76, 40 -> 0
+    assert out[1, 0] == 204 and out[1, 55] == 76 and out[0, 55] == 0
+    # a black pixel in the left 50 columns divides by zero: everything else saturates
+    b = a.copy()
+    b[2, 3] = 0
+    outb = ocr_score.normalize_for_ocr(b)
+    assert outb[2, 3] == 0 and outb[1, 0] == 255 and outb[1, 55] == 255
+
+
+def test_three_line_rule_and_cleanup():
+    assert ocr_score.clean_ocr_text("abc\n\n def \n\nghi\n\f") == ["abc", "def", "ghi"]
+    assert ocr_score.score_lines(["a", "hello", "b"], ["x", "hello", "y"]) == 100
+    assert ocr_score.score_lines(["a", "hello", "b"], ["hello"]) == 0
+    assert ocr_score.score_lines(["a", "hello", "b"], ["x", "hello", "y", "z"]) == 0
+    assert ocr_score.score_lines([" lead", "abcd", "x"], ["q", "abxd", "z"]) == fuzz.ratio("abcd", "abxd") == 75
+
+
+def test_stop_step_logic():
+    assert ocr_score.stop_step({0: 90, 1: 85, 2: 71, 3: 60, 4: 95}) == 2
+    assert ocr_score.stop_step({0: 69.9}) == -1
+    assert ocr_score.stop_step({0: 70.0, 1: 80}) == 1
+    assert ocr_score.stop_step({0: 99, 2: 99}) == 0  # a missing step breaks the run
+
+
+def test_side_by_side_table():
+    rows = {
+        "wiener": [{"step": 0, "font": "Times", "file": "a", "score": 80}],
+        "identity": [{"step": 0, "font": "Times", "file": "a", "score": 50}],
+    }
+    table = side_by_side(rows)
+    assert "| 0 | **80.0** | 50.0 |" in table and "| stop step | 0 | -1 |" in table
+
+
+def test_score_folder_and_cli(tiny_dataset, tmp_path):
+    text_dir = tiny_dataset / "step0" / "Times" / "CAM01"
+    out = tmp_path / "png"
+    for s in io.list_samples(tiny_dataset, [0], ["Times"]):
+        io.write_png(out / f"{s.name}.png", io.read_image(s.sharp))
+    recs = ocr_score.score_folder(out, text_dir, jobs=2, progress=False)
+    assert len(recs) == 2 and all(r["score"] >= 80 for r in recs)
+    r = subprocess.run(
+        [sys.executable, "-m", "evaluation.ocr_score", str(out), str(text_dir), "--csv", str(tmp_path / "s.csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "mean" in r.stdout
+    assert len(list(csv.DictReader(open(tmp_path / "s.csv")))) == 2
+
+
+def test_run_all_steps_script(tiny_dataset, tmp_path):
+    env = dict(os.environ, RESULTS=str(tmp_path / "results"), PYTHON=sys.executable)
+    r = subprocess.run(
+        ["bash", "evaluation/run_all_steps.sh", str(tiny_dataset), "4", "wiener", "sharp"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = tmp_path / "results"
+    for method in ("wiener", "sharp"):
+        rows = list(csv.DictReader(open(res / method / "scores.csv")))
+        assert len(rows) == 4 and {r["font"] for r in rows} == {"Times", "Verdana"}
+        assert {r["step"] for r in rows} == {"4"}
+        assert "Stop step" in (res / method / "summary.md").read_text()
+        pngs = list((res / method / "png" / "step4").rglob("*sample*.png"))
+        assert len(pngs) == 4 and Image.open(pngs[0]).size == (2360, 1460)
+    summary = (res / "summary.md").read_text()
+    assert "sharp" in summary and "wiener" in summary
+    assert Image.open(res / "score_vs_step.png").size[0] > 300
+    sharp_mean = np.mean([int(r["score"]) for r in csv.DictReader(open(res / "sharp" / "scores.csv"))])
+    assert sharp_mean >= 85
+
+
+def test_show_preprocessing_panel(tiny_dataset, tmp_path):
+    from evaluation.show_preprocessing import make_panel
+
+    img = tiny_dataset / "step4" / "Verdana" / "CAM02" / "focusStep_4_verdanaRef_size_30_sample_0001.tif"
+    out = make_panel(img, tmp_path / "panel.png")
+    w, h = Image.open(out).size
+    assert w >= 1200 and h >= 600  # 4 columns x 3 rows (input .. target)

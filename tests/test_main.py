@@ -1,0 +1,151 @@
+"""main.py: the contest contract, and every kind of bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+import main as entry
+from hdc import io
+from hdc.model import CONFIGS, build_model, save
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def small_weights(tmp_path_factory) -> Path:
+    """A freshly initialised, cheap network saved like shipped weights."""
+    cfg = replace(CONFIGS["physics16"], name="tiny", n_refinements=2, dim=8, subdim=8)
+    stem = tmp_path_factory.mktemp("w") / "tiny"
+    save(build_model(cfg), cfg, stem, {"note": "untrained, for tests"})
+    return stem
+
+
+@pytest.fixture()
+def folder(tiny_dataset, tmp_path) -> Path:
+    src = tiny_dataset / "step4" / "Times" / "CAM02"
+    dst = tmp_path / "in"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _run(argv, capsys):
+    code = entry.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_contract_subprocess_network(folder, tmp_path, small_weights):
+    out = tmp_path / "out" / "nested"
+    r = subprocess.run(
+        [sys.executable, "main.py", str(folder), str(out), "4", "--weights", str(small_weights)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    tifs = io.list_tiffs(folder)
+    pngs = sorted(out.glob("*.png"))
+    assert [p.stem for p in pngs] == [t.stem for t in tifs]  # calibration images included
+    for p in pngs:
+        im = Image.open(p)
+        assert im.mode == "L" and im.size == (2360, 1460)
+    assert "device CPU" in r.stderr and "written 5, skipped 0, failed 0" in r.stderr
+
+
+def test_wiener_output_is_white_with_black_text(folder, tmp_path, capsys):
+    code, err = _run([folder, tmp_path / "o", 4, "--method", "wiener", "--quiet"], capsys)
+    assert code == 0, err
+    a = np.asarray(Image.open(tmp_path / "o" / "focusStep_4_timesR_size_30_sample_0001.png"))
+    assert np.all(a[:, :50] == 255) and (a == 255).mean() > 0.7 and (a < 128).mean() > 0.01
+
+
+@pytest.mark.parametrize("step", ["20", "-1", "x", "4.5"])
+def test_bad_step(folder, tmp_path, step, capsys):
+    with pytest.raises(SystemExit) as e:
+        entry.main([str(folder), str(tmp_path / "o"), step])
+    assert e.value.code == 2
+    assert "STEP must be an integer 0..19" in capsys.readouterr().err
+
+
+def test_missing_and_empty_input(tmp_path, capsys):
+    code, err = _run([tmp_path / "nope", tmp_path / "o", 3], capsys)
+    assert code == 2 and "nope: input folder does not exist" in err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    code, err = _run([tmp_path / "empty", tmp_path / "o", 3], capsys)
+    assert code == 2 and "no .tif/.tiff files" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_nonroot(folder, tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    code, err = _run([folder, ro / "o", 3, "--method", "wiener"], capsys)
+    assert code == 2 and "not writable" in err
+
+
+def test_unwritable_output(folder, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the output folder should be")
+    code, err = _run([folder, blocker / "o", 3, "--method", "wiener"], capsys)
+    assert code == 2 and "not writable" in err and str(blocker) in err
+
+
+def test_bad_files_do_not_stop_the_rest(folder, tmp_path, capsys):
+    (folder / "corrupt.tif").write_bytes(b"II*\x00" + os.urandom(500))
+    good = next(folder.glob("*sample_0001.tif"))
+    data = good.read_bytes()
+    (folder / "truncated.TIF").write_bytes(data[: len(data) // 3])
+    tifffile.imwrite(folder / "rgb.tif", np.zeros((300, 300, 3), np.uint8), photometric="rgb")
+    tifffile.imwrite(folder / "eight.tiff", np.full((1460, 2360), 200, np.uint8))
+    tifffile.imwrite(folder / "tiny.tif", np.zeros((10, 10), np.uint16))
+    (folder / "text.tif").write_text("not an image at all")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.png").write_bytes(b"existing output")
+    code, err = _run([folder, out, 4, "--method", "wiener", "--quiet"], capsys)
+    assert code == 1
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    expected = {
+        "corrupt.tif": "corrupt",
+        "truncated.TIF": "truncated.TIF",
+        "rgb.tif": "colour",
+        "eight.tiff": "8-bit",
+        "tiny.tif": "too small",
+        "text.tif": "corrupt",
+    }
+    for name, word in expected.items():
+        hit = [l for l in lines if name in l]
+        assert len(hit) == 1 and word in hit[0], (name, lines)
+    written = {p.name for p in out.glob("*.png")}
+    assert {f"{t.stem}.png" for t in io.list_tiffs(folder) if t.name not in expected} <= written
+    assert (out / "keep.png").read_bytes() == b"existing output"
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+    assert "failed 6" in err
+
+
+def test_allow_any_depth_and_skip_existing(folder, tmp_path, capsys):
+    tifffile.imwrite(folder / "eight.tif", np.full((1460, 2360), 200, np.uint8))
+    out = tmp_path / "o"
+    code, err = _run([folder, out, 4, "--method", "wiener", "--allow-any-depth", "--quiet"], capsys)
+    assert code == 0 and (out / "eight.png").exists()
+    code, err = _run([folder, out, 4, "--method", "wiener", "--skip-existing", "--quiet"], capsys)
+    assert code == 0 and "skipped 6" in err
+
+
+def test_huge_image_rejected(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "MAX_PIXELS", 1000)
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((40, 40), np.uint16))
+    with pytest.raises(io.ImageReadError, match="too large"):
+        io.read_image(tmp_path / "big.tif")
