@@ -17,14 +17,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def parse_step(text: str) -> int:
-    """STEP must be an integer 0..19."""
+def parse_step(text: str) -> int | None:
+    """STEP must be an integer 0..19, or 'auto' (estimate each image's step: returns None)."""
+    if text.strip().lower() == "auto":
+        return None
     try:
         step = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {text!r}") from None
     if not 0 <= step <= 19:
-        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19, got {step}")
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {step}")
     return step
 
 
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0])
     p.add_argument("input_dir", type=Path, help="folder of blurred .tif images")
     p.add_argument("output_dir", type=Path, help="folder for the deblurred .png images")
-    p.add_argument("step", type=parse_step, help="blur step, integer 0..19")
+    p.add_argument("step", type=parse_step, help="blur step, integer 0..19, or 'auto' to estimate it per image")
     p.add_argument(
         "--method",
         choices=pipeline.METHODS,
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     where = pipeline.describe_device() if method == "network" else "CPU"
     label = f"network {deblurrer.config.name}" if method == "network" else method
-    print(f"{len(tiffs)} images, step {a.step}, method {label}, device {where}", file=sys.stderr, flush=True)
+    step_text = "auto (estimated per image)" if a.step is None else a.step
+    print(f"{len(tiffs)} images, step {step_text}, method {label}, device {where}", file=sys.stderr, flush=True)
 
     summary = pipeline.deblur_folder(
         a.input_dir,
@@ -116,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}",
         file=sys.stderr,
     )
+    if summary.estimated:
+        steps = sorted(summary.estimated.values())
+        counts = ", ".join(f"step {s}: {steps.count(s)}" for s in sorted(set(steps)))
+        print(f"estimated steps ({counts}) -> {a.output_dir / 'estimated_steps.csv'}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 

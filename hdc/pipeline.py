@@ -208,6 +208,7 @@ class FolderSummary:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    estimated: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -232,7 +233,7 @@ def check_input(path: Path, allow_any_depth: bool = False) -> np.ndarray:
 def deblur_folder(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
-    step: int,
+    step: int | None,
     deblurrer: Deblurrer,
     skip_existing: bool = False,
     allow_any_depth: bool = False,
@@ -240,6 +241,10 @@ def deblur_folder(
     on_error=None,
 ) -> FolderSummary:
     """Deblur every .tif/.tiff in ``input_dir`` into ``output_dir/<base>.png``.
+
+    ``step`` None estimates each image's blur step (:mod:`hdc.step_estimation`); the
+    estimates are returned in ``summary.estimated`` and written to
+    ``output_dir/estimated_steps.csv``.
 
     A file that cannot be read or processed is recorded in ``summary.failed`` (and passed
     to ``on_error(message)``), and the loop goes on. PNGs are written atomically, so an
@@ -251,14 +256,20 @@ def deblur_folder(
     summary = FolderSummary()
     t0 = time.perf_counter()
     files = io.list_tiffs(input_dir)
-    for path in tqdm(files, desc=f"deblur step {step}", unit="img", disable=not progress):
+    desc = "deblur (auto step)" if step is None else f"deblur step {step}"
+    for path in tqdm(files, desc=desc, unit="img", disable=not progress):
         target = out / f"{path.stem}.png"
         if skip_existing and target.exists():
             summary.skipped.append(path.name)
             continue
         try:
             image = check_input(path, allow_any_depth)
-            io.write_png(target, deblurrer(image, step))
+            this_step = step
+            if step is None:
+                from hdc.step_estimation import estimate_step
+
+                this_step = summary.estimated[path.name] = estimate_step(image)
+            io.write_png(target, deblurrer(image, this_step))
         except io.ImageReadError as exc:
             summary.failed[path.name] = str(exc)
         except MemoryError:
@@ -271,4 +282,7 @@ def deblur_folder(
         if on_error is not None:
             on_error(summary.failed[path.name])
     summary.seconds = time.perf_counter() - t0
+    if summary.estimated:
+        lines = ["file,estimated_step"] + [f"{k},{v}" for k, v in sorted(summary.estimated.items())]
+        (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
     return summary

@@ -1,0 +1,259 @@
+"""Benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--out benchmarks/results.md]``.
+
+Each figure is the median over repeats, with a ratio against a baseline measured in the
+same run on the same machine (timings are never pass/fail tests). Sections:
+
+* generator: full-resolution pair (randomized camera, 2 TIFFs written) vs. the ideal-disk
+  blur alone; streamed 1:7 training crops per second;
+* preprocessing: background + features per image vs. downscaling alone;
+* inference: seconds per full 2360x1460 image per stage, vs. the identity pipeline;
+* scoring: seconds per scored image with 1 and 2 tesseract processes;
+* training: crops/s and loss pixels/s per config, vs. the reference config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timeit(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _sample_pair(tmp: Path, step: int = 8) -> tuple[Path, Path]:
+    from hdc import synth
+
+    synth.generate(tmp, [step], 1, seed=11, fonts=["Times"], calibration=False, progress=False)
+    s = next(iter(__import__("hdc.io", fromlist=["list_samples"]).list_samples(tmp)))
+    return s.blurred, s.text
+
+
+def bench_generator(repeats: int) -> list[tuple[str, str, str]]:
+    from hdc import io, synth, train
+    from hdc.forward import ForwardModel
+    from hdc.model import CONFIGS
+
+    rows = []
+    scene = np.full(io.IMAGE_SHAPE, 0.8, np.float32)
+    nominal = ForwardModel.nominal(19)
+    t_base = timeit(lambda: nominal.blur(scene, 0.8), repeats)
+    rows.append(("ideal-disk blur, step 19, full res (baseline)", f"{t_base:.3f} s", "1.00"))
+    with tempfile.TemporaryDirectory() as d:
+        cam = synth.step_camera(19, 0)
+        counter = iter(range(10**6))
+        t_pair = timeit(lambda: synth.write_sample(Path(d), 19, "Times", next(counter) + 1, cam, 0), repeats)
+    rows.append(
+        ("full-res pair, step 19, randomized camera, 2 TIFFs written", f"{t_pair:.3f} s", f"{t_pair / t_base:.2f}")
+    )
+    cfg = CONFIGS["reference"]
+    src = train.StreamSource(cfg)
+    rng = np.random.default_rng(0)
+
+    def crops() -> None:
+        f, t = src.pair(int(rng.integers(20)), rng)
+        train.grid_crops(f, t, cfg, rng)
+
+    t_img = timeit(crops, repeats)
+    rows.append(("streamed 1:7 pair -> 15 crops of 110x110", f"{15 / t_img:.0f} crops/s", f"{t_img / t_base:.2f}"))
+    return rows
+
+
+def bench_preprocessing(repeats: int) -> list[tuple[str, str, str]]:
+    from hdc import background, features, io, targets
+
+    with tempfile.TemporaryDirectory() as d:
+        blurred, _ = _sample_pair(Path(d))
+        img = io.read_image(blurred)
+        sharp = io.read_image(blurred.parent.parent / "CAM01" / blurred.name)
+    t_down = timeit(lambda: features.downscale(img), repeats)
+    small = features.downscale(img)
+    t_bg = timeit(lambda: background.normalize(small), repeats)
+    norm = background.normalize(small)[0]
+    t_med = timeit(lambda: features.feature_stack(norm), repeats)
+    t_phys = timeit(lambda: features.physics_channels(norm, 8), repeats)
+    t_tgt = timeit(lambda: targets.process_target(background.normalize(features.downscale(sharp))[0]), repeats)
+    total = t_down + t_bg + t_med
+    return [
+        ("downscale 1:7 (baseline)", f"{t_down * 1e3:.1f} ms", "1.00"),
+        ("background fit + normalize", f"{t_bg * 1e3:.1f} ms", f"{t_bg / t_down:.2f}"),
+        ("median channels (3,5,7,9)", f"{t_med * 1e3:.1f} ms", f"{t_med / t_down:.2f}"),
+        ("Wiener physics channel", f"{t_phys * 1e3:.1f} ms", f"{t_phys / t_down:.2f}"),
+        ("background + features total (reference inputs)", f"{total * 1e3:.1f} ms", f"{total / t_down:.2f}"),
+        ("target from CAM01 (downscale + normalize + process)", f"{t_tgt * 1e3:.1f} ms", f"{t_tgt / t_down:.2f}"),
+    ]
+
+
+def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
+    from hdc import background, features, io, pipeline
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        blurred, _ = _sample_pair(Path(d))
+        t_read = timeit(lambda: io.read_image(blurred), repeats)
+        img = io.read_image(blurred)
+        ident = pipeline.Deblurrer(method="identity")
+        out = Path(d) / "o.png"
+        t_ident = timeit(lambda: io.write_png(out, ident(io.read_image(blurred), 8)), repeats)
+        rows.append(("identity pipeline: read + write (baseline)", f"{t_ident:.3f} s", "1.00"))
+        rows.append(("read 16-bit TIFF", f"{t_read:.3f} s", f"{t_read / t_ident:.2f}"))
+        if pipeline.default_weights_available():
+            t0 = time.perf_counter()
+            deb = pipeline.load_deblurrer("network")
+            rows.append(("model load (once per run)", f"{time.perf_counter() - t0:.2f} s", ""))
+            cfg = deb.config
+            t_norm = timeit(lambda: pipeline.normalized_small(img, cfg.factor), repeats)
+            norm = pipeline.normalized_small(img, cfg.factor)
+            t_feat = timeit(
+                lambda: features.feature_stack(norm, 8, cfg.median_widths, cfg.n_physics, cfg.factor), repeats
+            )
+            t_net = timeit(lambda: deb.restore_small(norm, 8), repeats) - t_feat
+            small = deb.restore_small(norm, 8)
+            t_up = timeit(lambda: pipeline.finalize(pipeline.upsample(small, img.shape, cfg.factor)), repeats)
+            result = deb(img, 8)
+            t_write = timeit(lambda: io.write_png(out, result), repeats)
+            t_all = timeit(lambda: io.write_png(out, deb(io.read_image(blurred), 8)), repeats)
+            rows += [
+                ("downscale + background", f"{t_norm:.3f} s", f"{t_norm / t_ident:.2f}"),
+                ("features", f"{t_feat:.3f} s", f"{t_feat / t_ident:.2f}"),
+                (f"network {cfg.name} (tiled)", f"{t_net:.3f} s", f"{t_net / t_ident:.2f}"),
+                ("upsample + finalize", f"{t_up:.3f} s", f"{t_up / t_ident:.2f}"),
+                ("write PNG", f"{t_write:.3f} s", f"{t_write / t_ident:.2f}"),
+                ("whole image, network (after load)", f"{t_all:.3f} s", f"{t_all / t_ident:.2f}"),
+            ]
+        wien = pipeline.Deblurrer(method="wiener")
+        t_w = timeit(lambda: io.write_png(out, wien(io.read_image(blurred), 8)), repeats)
+        rows.append(("whole image, classical Wiener", f"{t_w:.3f} s", f"{t_w / t_ident:.2f}"))
+        del background
+    return rows
+
+
+def bench_scoring(repeats: int) -> list[tuple[str, str, str]]:
+    from evaluation import ocr_score
+    from hdc import io
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        blurred, text = _sample_pair(d, step=0)
+        sharp = blurred.parent.parent / "CAM01" / blurred.name
+        pngs = d / "png"
+        texts = d / "txt"
+        texts.mkdir()
+        for k in range(8):
+            io.write_png(pngs / f"x{k}.png", io.read_image(sharp))
+            (texts / f"x{k}.txt").write_text(text.read_text())
+        t1 = timeit(lambda: ocr_score.score_folder(pngs, texts, jobs=1, progress=False), max(1, repeats // 2)) / 8
+        t2 = timeit(lambda: ocr_score.score_folder(pngs, texts, jobs=2, progress=False), max(1, repeats // 2)) / 8
+    return [
+        ("OCR score, 1 process (baseline)", f"{t1:.3f} s/img", "1.00"),
+        ("OCR score, 2 processes", f"{t2:.3f} s/img", f"{t2 / t1:.2f}"),
+    ]
+
+
+def bench_training(repeats: int) -> list[tuple[str, str, str]]:
+    import keras
+
+    from hdc.model import CONFIGS, build_model
+
+    rows = []
+    base = None
+    for name in ("reference", "physics16"):
+        cfg = CONFIGS[name]
+        m = build_model(cfg)
+        jit = keras.backend.backend() == "tensorflow"
+        m.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", **({"jit_compile": True} if jit else {}))
+        bs, o = 16, cfg.output_size(cfg.crop)
+        rng = np.random.default_rng(0)
+        x = rng.random((bs, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
+        s = np.ones((bs, 1), np.float32)
+        y = rng.random((bs, o, o, 1)).astype(np.float32)
+        t = timeit(lambda: m.train_on_batch([x, s], y), repeats)
+        px = bs * o * o / t
+        base = base or px
+        rows.append(
+            (
+                f"{name}: batch 16 of {cfg.crop}x{cfg.crop} -> {o}x{o}",
+                f"{bs / t:.1f} crops/s, {px / 1e3:.0f} k loss px/s",
+                f"{px / base:.2f}",
+            )
+        )
+    return rows
+
+
+SECTIONS = {
+    "generator": bench_generator,
+    "preprocessing": bench_preprocessing,
+    "inference": bench_inference,
+    "scoring": bench_scoring,
+    "training": bench_training,
+}
+
+
+def machine_info() -> str:
+    import keras
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; numpy {np.__version__}; "
+        f"keras {keras.__version__} ({keras.backend.backend()})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    a = p.parse_args(argv)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {machine_info()}",
+        "",
+        f"Command: `python -m benchmarks{' --only ' + ' '.join(a.only) if a.only else ''}` "
+        f"(median of {a.repeats} repeats; ratio = time or throughput relative to the section's baseline, same run)",
+        "",
+    ]
+    for name in a.only or list(SECTIONS):
+        print(f"== {name}", file=sys.stderr, flush=True)
+        rows = SECTIONS[name](a.repeats)
+        lines += [f"## {name}", "", "| what | median | ratio |", "|---|---:|---:|"]
+        lines += [f"| {w} | {v} | {r} |" for w, v, r in rows]
+        lines.append("")
+        for w, v, r in rows:
+            print(f"  {w:<60} {v:>28} {r:>6}", file=sys.stderr, flush=True)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
