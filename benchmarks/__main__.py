@@ -187,7 +187,7 @@ def bench_training(repeats: int) -> list[tuple[str, str, str]]:
         x = rng.random((bs, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
         s = np.ones((bs, 1), np.float32)
         y = rng.random((bs, o, o, 1)).astype(np.float32)
-        t = timeit(lambda: m.train_on_batch([x, s], y), repeats)
+        t = timeit(lambda m=m, x=x, s=s, y=y: m.train_on_batch([x, s], y), repeats)
         px = bs * o * o / t
         base = base or px
         rows.append(
