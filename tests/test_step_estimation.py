@@ -1,0 +1,38 @@
+"""hdc.step_estimation and `main.py IN OUT auto`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hdc import step_estimation as se
+
+pytestmark = pytest.mark.skipif(not se.DEFAULT_PATH.is_file(), reason="no fitted step estimator shipped")
+
+
+def test_estimate_within_one_step_on_every_step():
+    """Generated images (random cameras, seed never used for fitting) of all 20 steps."""
+    est = se.StepEstimator.load()
+    x, y = se.generated_features(per_step=3, seed=12345, progress=False)
+    err = np.abs(est.predict(x) - y)
+    assert np.mean(err <= 1) >= 0.90, dict(zip(y.tolist(), est.predict(x).tolist()))
+
+
+def test_full_resolution_image(tiny_dataset):
+    from hdc import io
+
+    for s in io.list_samples(tiny_dataset, [0, 4], ["Times"])[:2] + io.list_samples(tiny_dataset, [4], ["Times"])[:1]:
+        assert abs(se.estimate_step(io.read_image(s.blurred)) - s.step) <= 1
+
+
+def test_main_auto(tiny_dataset, tmp_path, capsys):
+    import main as entry
+
+    src = tiny_dataset / "step4" / "Verdana" / "CAM02"
+    code = entry.main([str(src), str(tmp_path / "o"), "auto", "--method", "wiener", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0 and "estimated steps" in err
+    rows = (tmp_path / "o" / "estimated_steps.csv").read_text().splitlines()
+    assert rows[0] == "file,estimated_step" and len(rows) == 1 + 5
+    samples = [r for r in rows[1:] if "sample" in r]
+    assert all(abs(int(r.split(",")[1]) - 4) <= 1 for r in samples)
