@@ -242,7 +242,7 @@ def ocr_validation(
 class Trainer:
     """Owns the model, optimizer, counters and files of one run directory."""
 
-    LOG_FIELDS = ["batch", "samples", "seconds", "lr", "loss", "val_loss", "max_step", "ocr_mean"]
+    LOG_FIELDS = ["batch", "samples", "seconds", "lr", "loss", "val_loss", "val_loss_all", "max_step", "ocr_mean"]
 
     def __init__(
         self,
@@ -312,6 +312,13 @@ class Trainer:
     def log(self, row: dict) -> None:
         path = self.run_dir / "log.csv"
         new = not path.exists()
+        if not new and path.read_text().split("\n", 1)[0] != ",".join(self.LOG_FIELDS):
+            with open(path, newline="") as fh:  # a log from an older version: migrate the columns
+                old_rows = list(csv.DictReader(fh))
+            with open(path, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=self.LOG_FIELDS, extrasaction="ignore")
+                w.writeheader()
+                w.writerows(old_rows)
         with open(path, "a", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=self.LOG_FIELDS)
             if new:
@@ -319,8 +326,12 @@ class Trainer:
             w.writerow({k: row.get(k, "") for k in self.LOG_FIELDS})
 
     # -- steps
-    def val_loss(self) -> float:
+    def val_loss(self, max_step: int | None = None) -> float:
+        """Validation loss on the fixed crops, optionally only those of steps <= max_step."""
         x, s, y = self.val
+        if max_step is not None:
+            keep = s[:, 0] <= max_step
+            x, s, y = x[keep], s[keep], y[keep]
         return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
 
     def train_batches(self, n: int) -> list[float]:
@@ -336,8 +347,16 @@ class Trainer:
         return losses
 
     def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
-        """Validation, plateau learning-rate schedule, logging."""
-        vl = self.val_loss()
+        """Validation, plateau learning-rate schedule, logging.
+
+        The plateau is judged on the validation crops of the steps admitted so far (steps
+        not yet trained on only add noise); the best value restarts when a step is added.
+        """
+        admitted = self.curriculum.allowed(self.state["batch"])
+        vl = self.val_loss(admitted)
+        vl_all = self.val_loss()
+        if self.state.get("best_for") != admitted:
+            self.state["best_for"], self.state["best_val"], self.state["bad_evals"] = admitted, None, 0
         best = self.state["best_val"]
         if best is None or vl < best - 1e-4:
             self.state["best_val"], self.state["bad_evals"] = vl, 0
@@ -347,6 +366,7 @@ class Trainer:
                 self.state["lr"] = max(self.state["lr"] * 0.5, 1e-5)
                 self.model.optimizer.learning_rate.assign(self.state["lr"])
                 self.state["bad_evals"] = 0
+        ocr_mean = "" if ocr is None else round(float(np.mean(list(ocr.values()))), 2)
         self.log(
             {
                 "batch": self.state["batch"],
@@ -355,8 +375,9 @@ class Trainer:
                 "lr": self.state["lr"],
                 "loss": round(train_loss, 5),
                 "val_loss": round(vl, 5),
-                "max_step": self.curriculum.allowed(self.state["batch"]),
-                "ocr_mean": "" if ocr is None else round(float(np.mean(list(ocr.values()))), 2),
+                "val_loss_all": round(vl_all, 5),
+                "max_step": admitted,
+                "ocr_mean": ocr_mean,
             }
         )
         self.last_val = vl
