@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--weights", default=None, help="weights name, e.g. weights/physics16 (default)")
     p.add_argument("--batch-size", type=int, default=8, help="tiles per network call (default 8)")
-    p.add_argument("--tile", type=int, default=256, help="network input tile size (default 256)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=512,
+        help="network input tile size; a 1:7 HDC image fits one tile (default 512, 0: whole image)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--overwrite", dest="skip_existing", action="store_false", default=False, help="replace existing PNGs (default)"

@@ -82,3 +82,14 @@ def test_tile_starts_cover():
     assert tiling.tile_starts(30, 40) == [0]
     with pytest.raises(ValueError):
         tiling.run_tiled(lambda b: b, np.zeros((10, 10, 1)), margin=10, tile=20)
+
+
+def test_pipeline_whole_image_equals_tiles():
+    from hdc.pipeline import Deblurrer
+
+    cfg = replace(CONFIGS["physics16"], n_refinements=3)
+    m = build_model(cfg)
+    norm = np.clip(1 - np.random.default_rng(3).random((90, 140)) * 0.5, 0, 1).astype(np.float32)
+    whole = Deblurrer(method="network", model=m, config=cfg, tile=0).restore_small(norm, 6)
+    tiled = Deblurrer(method="network", model=m, config=cfg, tile=64, batch_size=5).restore_small(norm, 6)
+    assert whole.shape == (90, 140) and np.abs(whole - tiled).max() < 1e-5
