@@ -58,7 +58,7 @@ def make_panel(image_path: Path, out: Path, step: int | None = None, factor: int
         panels.append((f"Wiener, step {step}", feats[..., -1], {"vmin": 0, "vmax": 1.1}))
     sharp = cam01_partner(image_path)
     if sharp is not None:
-        tgt = targets.process_target(background.normalize(features.downscale(io.read_image(sharp), factor))[0])
+        tgt = targets.process_target(features.downscale(io.read_image(sharp), factor))
         panels.append(("target (CAM01 processed)", tgt, {"vmin": 0, "vmax": 1}))
     cols = 4
     rows = -(-len(panels) // cols)

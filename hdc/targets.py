@@ -20,8 +20,11 @@ from skimage.registration import phase_cross_correlation
 from hdc.forward import Distortion
 
 WHITE_FRACTION: float = 0.75
-BLACK_LEVEL: float = 0.1
-"""After the stretch, pixels at or below this are "fully black"."""
+BLACK_LEVEL: float = 0.35
+"""After the stretch, pixels at or below this count as "fully black". At 1:7 thin strokes
+(serifs) average to grey, so a strict level (0.1) deletes them from the target: upsampled
+perfect targets then score 89.8 mean OCR on generated steps 0-2, against 94-95 with 0.3-0.5
+(measured on 16 images; see README)."""
 NEAR_DISTANCE: float = 2.0
 """Non-white pixels are kept only within this distance (working-scale px) of a black one."""
 
@@ -31,8 +34,17 @@ def process_target(
     white_fraction: float = WHITE_FRACTION,
     near: float = NEAR_DISTANCE,
     black_level: float = BLACK_LEVEL,
+    flatten: bool = True,
 ) -> np.ndarray:
-    """Nearly binary target in [0, 1] (1 = white) from a CAM01 image at the working scale."""
+    """Nearly binary target in [0, 1] (1 = white) from a CAM01 image at the working scale.
+
+    With ``flatten`` the CAM01 vignetting is first divided out (:func:`hdc.background.normalize`),
+    so dark corners can never pass for ink.
+    """
+    if flatten:
+        from hdc.background import normalize
+
+        sharp = normalize(np.asarray(sharp, np.float32))[0]
     img = np.asarray(sharp, np.float64)
     white = np.quantile(img, 1.0 - white_fraction)
     ink = np.quantile(img, 0.002)

@@ -49,7 +49,7 @@ def prepare_pair(
     """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W)."""
     norm = background.normalize(blurred_small)[0]
     feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor)
-    target = targets.process_target(background.normalize(sharp_small)[0])
+    target = targets.process_target(sharp_small)
     return feats, target
 
 
