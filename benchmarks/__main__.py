@@ -136,7 +136,7 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             rows += [
                 ("downscale + background", f"{t_norm:.3f} s", f"{t_norm / t_ident:.2f}"),
                 ("features", f"{t_feat:.3f} s", f"{t_feat / t_ident:.2f}"),
-                (f"network {cfg.name} (tiled)", f"{t_net:.3f} s", f"{t_net / t_ident:.2f}"),
+                (f"network {cfg.name} (whole image or tiles)", f"{t_net:.3f} s", f"{t_net / t_ident:.2f}"),
                 ("upsample + finalize", f"{t_up:.3f} s", f"{t_up / t_ident:.2f}"),
                 ("write PNG", f"{t_write:.3f} s", f"{t_write / t_ident:.2f}"),
                 ("whole image, network (after load)", f"{t_all:.3f} s", f"{t_all / t_ident:.2f}"),
