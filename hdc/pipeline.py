@@ -129,7 +129,10 @@ class Deblurrer:
 
         def predict(batch: np.ndarray) -> np.ndarray:
             steps = np.repeat(step_arr, len(batch), axis=0)
-            return np.asarray(self.model([batch, steps], training=False))
+            import keras
+
+            # convert_to_numpy works on every backend (torch tensors that track gradients too)
+            return keras.ops.convert_to_numpy(self.model([batch, steps], training=False))
 
         h, w = feats.shape[:2]
         if self.tile <= 0 or max(h, w) + 2 * cfg.margin <= self.tile:

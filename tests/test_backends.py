@@ -1,0 +1,51 @@
+"""The network runs on every Keras 3 backend that is installed (TensorFlow is the default)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdc import pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import sys, numpy as np, keras
+sys.path.insert(0, {root!r})
+from hdc.model import build_model
+from hdc import pipeline
+assert build_model('reference', 110).count_params() == 67185
+rng = np.random.default_rng(0)
+norm = np.clip(1 - 0.6 * rng.random((120, 180)), 0, 1).astype(np.float32)
+out = pipeline.load_deblurrer('network').restore_small(norm, 6) if pipeline.default_weights_available() else norm
+np.save({out!r}, out)
+print(keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backend_matches_tensorflow(backend, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    results = {}
+    for name in ("tensorflow", backend):
+        out = tmp_path / f"{name}.npy"
+        env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="3")
+        r = subprocess.run(
+            [sys.executable, "-c", SCRIPT.format(root=str(ROOT), out=str(out))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.strip().splitlines()[-1] == name
+        results[name] = np.load(out)
+    if pipeline.default_weights_available():
+        assert np.abs(results["tensorflow"] - results[backend]).max() < 1e-3
