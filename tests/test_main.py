@@ -102,7 +102,9 @@ def test_unwritable_output(folder, tmp_path, capsys):
     assert code == 2 and "not writable" in err and str(blocker) in err
 
 
-def test_bad_files_do_not_stop_the_rest(folder, tmp_path, capsys):
+def test_bad_files_do_not_stop_the_rest(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(io, "MAX_PIXELS", 4_000_000)  # HDC frames (3.45 MP) pass, 5 MP is "huge"
+    tifffile.imwrite(folder / "huge.tif", np.zeros((2000, 2500), np.uint16), compression="zlib")
     (folder / "corrupt.tif").write_bytes(b"II*\x00" + os.urandom(500))
     good = next(folder.glob("*sample_0001.tif"))
     data = good.read_bytes()
@@ -124,6 +126,7 @@ def test_bad_files_do_not_stop_the_rest(folder, tmp_path, capsys):
         "eight.tiff": "8-bit",
         "tiny.tif": "too small",
         "text.tif": "corrupt",
+        "huge.tif": "too large",
     }
     for name, word in expected.items():
         hit = [l for l in lines if name in l]
@@ -132,7 +135,7 @@ def test_bad_files_do_not_stop_the_rest(folder, tmp_path, capsys):
     assert {f"{t.stem}.png" for t in io.list_tiffs(folder) if t.name not in expected} <= written
     assert (out / "keep.png").read_bytes() == b"existing output"
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
-    assert "failed 6" in err
+    assert "failed 7" in err
 
 
 def test_allow_any_depth_and_skip_existing(folder, tmp_path, capsys):
