@@ -123,14 +123,14 @@ class Deblurrer:
         """Working-scale restoration in [0, 1] (1 = white) of a normalized image."""
         if self.method in ("wiener", "richardson_lucy"):
             return classical_restore(norm, step, self.method)
+        import keras
+
         cfg = self.config
         feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor)
         step_arr = np.full((1, 1), float(step), np.float32)
 
         def predict(batch: np.ndarray) -> np.ndarray:
             steps = np.repeat(step_arr, len(batch), axis=0)
-            import keras
-
             # convert_to_numpy works on every backend (torch tensors that track gradients too)
             return keras.ops.convert_to_numpy(self.model([batch, steps], training=False))
 
@@ -138,7 +138,7 @@ class Deblurrer:
         if self.tile <= 0 or max(h, w) + 2 * cfg.margin <= self.tile:
             # the whole padded image in one call: identical result, no overlap wasted
             padded = pad_features(feats, cfg.margin)
-            return np.asarray(predict(padded[None]), np.float32).reshape(h, w)
+            return predict(padded[None]).astype(np.float32).reshape(h, w)
         tile = max(self.tile, 2 * cfg.margin + 8)
         return run_tiled(predict, feats, cfg.margin, tile, self.batch_size)
 
@@ -154,9 +154,16 @@ class Deblurrer:
             raise ValueError(f"blur step must be 0..{io.N_STEPS - 1}, got {step}")
         if self.method == "identity":
             return io.to_uint8(image)
-        norm = normalized_small(image, self.factor)
-        small = self.restore_small(norm, step)
-        return finalize(upsample(small, image.shape, self.factor))
+        return self.restore_downscaled(features.downscale(image, self.factor), step, image.shape)
+
+    def restore_downscaled(self, small: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+        """From a working-scale photograph on: normalize -> restore -> full-size ``shape`` uint8.
+
+        Shared by full images (:meth:`__call__`), training's OCR validation on generated
+        working-scale pairs, and the regression references.
+        """
+        norm = background.normalize(small)[0]
+        return finalize(upsample(self.restore_small(norm, step), shape, self.factor))
 
 
 def load_deblurrer(

@@ -158,9 +158,8 @@ class FolderSource:
         return self._cache[key]
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        avail = sorted(self.by_step)
         if step not in self.by_step:  # nearest available step
-            step = min(avail, key=lambda s: abs(s - step))
+            step = min(self.by_step, key=lambda s: (abs(s - step), s))
         pool = self.by_step[step]
         return self.load(pool[int(rng.integers(len(pool)))])
 
@@ -184,23 +183,18 @@ def make_batch(
 def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_step: int):
     """Fixed validation crops: held-out images (folder) or a separate seed (stream)."""
     rng = np.random.default_rng([seed, 10**6])
-    xs, ss, ys = [], [], []
+    # generators: each frame is made just before its crops, keeping the rng order
     if isinstance(source, FolderSource):
-        pool = source.val[:n_images]
-        for s in pool:
-            f, t = source.load(s)
-            x, y = grid_crops(f, t, cfg, rng, 4)
-            xs.append(x)
-            ys.append(y)
-            ss.append(np.full((len(x), 1), s.step, np.float32))
+        frames = ((*source.load(s), s.step) for s in source.val[:n_images])
     else:
-        for i in range(n_images):
-            step = i % (max_step + 1)
-            f, t = source.pair(step, rng)
-            x, y = grid_crops(f, t, cfg, rng, 4)
-            xs.append(x)
-            ys.append(y)
-            ss.append(np.full((len(x), 1), step, np.float32))
+        steps = (i % (max_step + 1) for i in range(n_images))
+        frames = ((*source.pair(step, rng), step) for step in steps)
+    xs, ss, ys = [], [], []
+    for f, t, step in frames:
+        x, y = grid_crops(f, t, cfg, rng, 4)
+        xs.append(x)
+        ys.append(y)
+        ss.append(np.full((len(x), 1), step, np.float32))
     return np.concatenate(xs), np.concatenate(ss), np.concatenate(ys)
 
 
@@ -216,7 +210,7 @@ def ocr_validation(
     pipeline does (tiled network, upsampled to full size) and scored with tesseract.
     """
     from evaluation.ocr_score import score_image
-    from hdc.pipeline import Deblurrer, finalize, upsample
+    from hdc.pipeline import Deblurrer
 
     deb = Deblurrer(method="network", model=model, config=cfg)
     out: dict[int, float] = {}
@@ -226,8 +220,7 @@ def ocr_validation(
         for k in range(per_step):
             rng = np.random.default_rng([seed, 2 * 10**6, step, k])
             _, blurred, lines = synth.training_pair(step, rng, 1.0 / cfg.factor, digits=True)
-            norm = background.normalize(blurred)[0]
-            img = finalize(upsample(deb.restore_small(norm, step), io.IMAGE_SHAPE, cfg.factor))
+            img = deb.restore_downscaled(blurred, step, io.IMAGE_SHAPE)
             png, txt = workdir / "val.png", workdir / "val.txt"
             io.write_png(png, img)
             io.write_text(txt, lines)

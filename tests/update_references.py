@@ -28,11 +28,9 @@ def case_name(step: int, font: str) -> str:
 
 def restore(deblurrer, small: np.ndarray, step: int) -> np.ndarray:
     """The pipeline from the working-scale input on: normalize -> network -> full-size uint8."""
-    from hdc import io, pipeline
-    from hdc.background import normalize
+    from hdc import io
 
-    norm = normalize(small)[0]
-    return pipeline.finalize(pipeline.upsample(deblurrer.restore_small(norm, step), io.IMAGE_SHAPE, deblurrer.factor))
+    return deblurrer.restore_downscaled(small, step, io.IMAGE_SHAPE)
 
 
 def main() -> int:
