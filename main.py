@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         help="network (default when weights exist), wiener, richardson_lucy or identity",
     )
     p.add_argument("--weights", default=None, help="weights name, e.g. weights/physics16 (default)")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="calibration JSON from `python -m hdc.calibrate` (radii for Wiener/RL and the physics channel)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="tiles per network call (default 8)")
     p.add_argument(
         "--tile",
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
     try:
-        deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size)
+        deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
     except (FileNotFoundError, OSError, ValueError) as exc:
         error(f"cannot load method {method}: {exc}")
         return 2

@@ -21,6 +21,8 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage as ndi
 
+from hdc import calibration
+
 RADII_FULLRES: tuple[float, ...] = (
     0.0, 5.1, 10.0, 15.1, 30.0, 35.0, 39.0, 49.66, 61.0, 66.44,
     74.0, 86.0, 90.94, 97.39, 101.05, 107.45, 114.03, 120.37, 126.27, 130.65,
@@ -38,10 +40,16 @@ NOISE_SIGMA_CAM01: float = 0.008
 
 
 def nominal_radius(step: int, scale: float = 1.0) -> float:
-    """Nominal disk radius of ``step`` in pixels at working ``scale`` (1 = full resolution)."""
+    """Disk radius of ``step`` in pixels at working ``scale`` (1 = full resolution).
+
+    The active calibration's measured radius when one is active (see
+    :mod:`hdc.calibration`), else the published table.
+    """
     if not 0 <= step < len(RADII_FULLRES):
         raise ValueError(f"blur step must be 0..{len(RADII_FULLRES) - 1}, got {step}")
-    return RADII_FULLRES[step] * scale
+    cal = calibration.active()
+    r = cal.radius(step) if cal is not None else None
+    return (RADII_FULLRES[step] if r is None else r) * scale
 
 
 # ----------------------------------------------------------------------------- PSF
@@ -275,16 +283,48 @@ class ForwardModel:
 
     @classmethod
     def random(cls, step: int, rng: np.random.Generator, scale: float = 1.0) -> ForwardModel:
-        """A realistic randomized camera for ``step`` (domain randomization)."""
+        """A realistic randomized camera for ``step`` (domain randomization).
+
+        With an active calibration (:mod:`hdc.calibration`) the camera is drawn around the
+        measured values of the step: its radius (through :func:`nominal_radius`), lens
+        distortion, vignetting shape and noise level, each with a small spread, so training
+        still sees variation but centred on the real cameras. The same random numbers are
+        drawn either way (calibrated and built-in streams stay in step).
+        """
+        aperture = Aperture.random(rng)
+        field_variation = float(rng.uniform(0.0, 0.10))
+        field_angle = float(rng.uniform(0, 2 * np.pi))
+        distortion = Distortion.random(rng)
+        vignetting = Vignetting.random(rng)
+        noise_factor = float(rng.uniform(0.75, 1.3))
+        cal = calibration.active()
+        measured = cal.steps.get(step) if cal is not None else None
+        noise_sigma = NOISE_SIGMA_CAM02 * noise_factor
+        if measured is not None:
+            # the measured equivalent radius already includes the aperture's true size:
+            # keep a small residual uncertainty instead of the table's several percent
+            aperture = replace(aperture, radius_scale=1.0 + (aperture.radius_scale - 1.0) * 0.4)
+            if measured.k1 is not None:
+                distortion = replace(distortion, k1=measured.k1 + distortion.k1 * 0.2)
+            if measured.vignetting is not None:
+                v = measured.vignetting
+                vignetting = replace(
+                    vignetting,
+                    a=float(v["a"]) * (0.9 + 0.2 * (vignetting.a - 0.15) / 0.2),
+                    b=float(v["b"]),
+                    center=(float(v["center"][0]), float(v["center"][1])),
+                )
+            if measured.noise_sigma is not None:
+                noise_sigma = measured.noise_sigma * (0.9 + 0.2 * (noise_factor - 0.75) / 0.55)
         return cls(
             step=step,
             scale=scale,
-            aperture=Aperture.random(rng),
-            field_variation=float(rng.uniform(0.0, 0.10)),
-            field_angle=float(rng.uniform(0, 2 * np.pi)),
-            distortion=Distortion.random(rng),
-            vignetting=Vignetting.random(rng),
-            noise_sigma=float(NOISE_SIGMA_CAM02 * rng.uniform(0.75, 1.3)),
+            aperture=aperture,
+            field_variation=field_variation,
+            field_angle=field_angle,
+            distortion=distortion,
+            vignetting=vignetting,
+            noise_sigma=float(noise_sigma),
         )
 
     def at_scale(self, scale: float) -> ForwardModel:
@@ -294,10 +334,9 @@ class ForwardModel:
     @property
     def radius_px(self) -> float:
         """Nominal radius at the working scale (before the aperture's radius_scale)."""
-        r = RADII_FULLRES[self.step] if self.radius is None else self.radius
         if not 0 <= self.step < len(RADII_FULLRES):
             raise ValueError(f"blur step must be 0..19, got {self.step}")
-        return r * self.scale
+        return nominal_radius(self.step, self.scale) if self.radius is None else self.radius * self.scale
 
     def psf(self, radius_factor: float = 1.0) -> np.ndarray:
         """PSF at the working scale (centre of the field unless ``radius_factor`` != 1)."""

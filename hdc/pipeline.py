@@ -171,15 +171,28 @@ def load_deblurrer(
     weights: str | os.PathLike | None = None,
     tile: int = 512,
     batch_size: int = 8,
+    calibration: str | os.PathLike | None = None,
 ) -> Deblurrer:
-    """Load a method once (for ``network``, the weights and their model card)."""
+    """Load a method once (for ``network``, the weights and their model card).
+
+    ``calibration`` (a JSON from ``python -m hdc.calibrate``) is activated for the whole
+    process: the classical baselines and the network's physics channel use its radii.
+    Without it, weights that were trained with a calibration activate their own (kept in
+    the model card), so the physics channel matches training.
+    """
+    from hdc import calibration as hcal
+
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if calibration is not None:
+        hcal.activate(calibration)
     if method != "network":
         return Deblurrer(method=method)
     from hdc import model as hmodel
 
     net, cfg, card = hmodel.load(weights or DEFAULT_WEIGHTS)
+    if calibration is None and card.get("calibration"):
+        hcal.activate(hcal.Calibration.from_json(card["calibration"], f"{weights or DEFAULT_WEIGHTS} model card"))
     return Deblurrer(method="network", model=net, config=cfg, card=card, tile=tile, batch_size=batch_size)
 
 

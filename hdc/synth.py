@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from hdc import io
+from hdc import calibration, io
 from hdc.forward import NOISE_SIGMA_CAM01, Distortion, ForwardModel, Vignetting
 
 DISPLAY_FACTOR: int = 4
@@ -364,8 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--ideal-disk", action="store_true", help="nominal disk PSF, no distortion/vignetting/noise randomization"
     )
+    p.add_argument(
+        "--calibration", help="calibration JSON (python -m hdc.calibrate): cameras drawn around the measured values"
+    )
     a = p.parse_args(argv)
     try:
+        if a.calibration:
+            calibration.activate(a.calibration)
         steps = parse_steps(a.steps)
         if a.per_font < 1:
             raise ValueError(f"--per-font must be >= 1, got {a.per_font}")
@@ -384,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             calibration=not a.no_calibration,
             randomize=not a.ideal_disk,
         )
-    except (ValueError, FontNotFoundError) as exc:
+    except (ValueError, FontNotFoundError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(

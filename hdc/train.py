@@ -8,6 +8,10 @@
   images held out for validation, never trained on) or, without ``--data``, an endless
   stream of pairs generated on the fly at the working scale by the forward model with a
   fresh random camera each time.
+* Fine-tuning (``--data ROOT --init weights/<name>``): starts from shipped weights at a
+  ten times lower learning rate, mixes ``--generated-share`` generated pairs into the
+  folder's pairs, and uses ``ROOT/calibration.json`` (``python -m hdc.calibrate ROOT``)
+  for the generated share and the physics channel when it exists.
 * Every batch is a pure function of (seed, batch index), so stopping and rerunning the
   same command resumes exactly: weights, optimizer state, learning rate, counters.
 * Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
@@ -37,6 +41,8 @@ from hdc import background, features, io, synth, targets  # noqa: E402
 from hdc.model import CONFIGS, ModelConfig  # noqa: E402
 
 LEARNING_RATE = 10**-2.5
+FINE_TUNE_LEARNING_RATE = 10**-3.5
+"""Default with ``--init``: ten times lower, so fine-tuning refines instead of relearning."""
 GRID = (3, 5)
 
 
@@ -164,6 +170,29 @@ class FolderSource:
         return self.load(pool[int(rng.integers(len(pool)))])
 
 
+class MixedSource:
+    """Fine-tuning data: pairs from a folder, with a share of generated pairs mixed in.
+
+    The generated share (from the forward model, calibrated when a calibration is active)
+    keeps digits, symbols and unseen aperture shapes in the diet, so fine-tuning on the
+    real letters-only training pairs does not forget how to read what the test set holds.
+    Validation uses the folder's held-out images.
+    """
+
+    def __init__(self, folder: FolderSource, stream: StreamSource, share: float):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"generated share must be in [0, 1], got {share}")
+        self.folder, self.stream, self.share = folder, stream, share
+        self.val = folder.val
+
+    def load(self, sample: io.Sample) -> tuple[np.ndarray, np.ndarray]:
+        return self.folder.load(sample)
+
+    def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        source = self.stream if rng.random() < self.share else self.folder
+        return source.pair(step, rng)
+
+
 def make_batch(
     source, cfg: ModelConfig, curriculum: Curriculum, seed: int, index: int, batch_size: int, crops_per_image: int = 8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,7 +213,7 @@ def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_s
     """Fixed validation crops: held-out images (folder) or a separate seed (stream)."""
     rng = np.random.default_rng([seed, 10**6])
     # generators: each frame is made just before its crops, keeping the rng order
-    if isinstance(source, FolderSource):
+    if isinstance(source, (FolderSource, MixedSource)):
         frames = ((*source.load(s), s.step) for s in source.val[:n_images])
     else:
         steps = (i % (max_step + 1) for i in range(n_images))
@@ -248,6 +277,7 @@ class Trainer:
         jit: bool = True,
         val_images: int = 20,
         patience: int = 6,
+        lr: float = LEARNING_RATE,
     ):
         import keras
 
@@ -260,7 +290,7 @@ class Trainer:
             "batch": 0,
             "samples": 0,
             "seconds": 0.0,
-            "lr": LEARNING_RATE,
+            "lr": lr,
             "best_val": None,
             "bad_evals": 0,
             "best_ocr": None,
@@ -269,7 +299,7 @@ class Trainer:
         from hdc.model import build_model
 
         self.model = build_model(cfg)
-        opt = keras.optimizers.Adam(LEARNING_RATE)
+        opt = keras.optimizers.Adam(lr)
         kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
         self.model.compile(optimizer=opt, loss="binary_crossentropy", **kwargs)
         self.val = validation_batches(source, cfg, seed, val_images, self.curriculum.max_step)
@@ -380,12 +410,18 @@ def export(trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: 
     """Write shippable weights + model card."""
     import keras
 
+    from hdc import calibration as hcal
     from hdc import model as hmodel
 
+    if isinstance(trainer.source, StreamSource):
+        trained_on = "generated data stream (hdc.synth.training_pair, random camera per pair)"
+    elif isinstance(trainer.source, MixedSource):
+        trained_on = f"dataset folder mixed with {trainer.source.share:.0%} generated pairs"
+    else:
+        trained_on = "dataset folder"
+    cal = hcal.active()
     card = {
-        "trained_on": "generated data stream (hdc.synth.training_pair, random camera per pair)"
-        if isinstance(trainer.source, StreamSource)
-        else "dataset folder",
+        "trained_on": trained_on,
         "batches": trainer.state["batch"],
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
@@ -397,6 +433,10 @@ def export(trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: 
         "validation_ocr_per_step": ocr,
         "commit": _git_commit(),
     }
+    if getattr(trainer, "init", None):
+        card["initialized_from"] = trainer.init
+    if cal is not None:
+        card["calibration"] = cal.to_json()
     hmodel.save(trainer.model, trainer.cfg, stem, card)
 
 
@@ -431,12 +471,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="physics16", help=f"one of {', '.join(CONFIGS)}")
     p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
     p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16")
+    p.add_argument(
+        "--calibration",
+        help="calibration JSON (python -m hdc.calibrate); default DATA/calibration.json when it exists",
+    )
+    p.add_argument(
+        "--generated-share",
+        type=float,
+        default=0.3,
+        help="with --data: share of generated pairs mixed in (default 0.3; 0: folder only)",
+    )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--lr", type=float, default=None, help="initial learning rate (default 10^-2.5; 10^-3.5 with --init)"
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
     p.add_argument("--max-batches", type=int, default=None, help="stop after this many batches in total")
     p.add_argument("--epoch", type=int, default=50, help="batches between validations")
-    p.add_argument("--start-max-step", type=int, default=9)
+    p.add_argument(
+        "--start-max-step", type=int, default=None, help="curriculum start (default 9; all steps with --init)"
+    )
     p.add_argument("--max-step", type=int, default=19)
     p.add_argument("--ramp", type=int, default=300, help="batches per admitted extra step")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -447,14 +502,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-jit", action="store_true")
     a = p.parse_args(argv)
 
-    cfg = CONFIGS[a.config]
-    source = FolderSource(a.data, cfg, seed=a.seed) if a.data else StreamSource(cfg)
-    cur = Curriculum(a.start_max_step, a.max_step, a.ramp)
-    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit)
-    if a.init and tr.state["batch"] == 0:
-        from hdc.model import load
+    from hdc import calibration as hcal
+    from hdc.model import load
 
-        tr.model.set_weights(load(a.init)[0].get_weights())
+    try:
+        cal_path = a.calibration
+        if cal_path is None and a.data and (Path(a.data) / "calibration.json").is_file():
+            cal_path = str(Path(a.data) / "calibration.json")
+        init = load(a.init) if a.init else None
+        if cal_path:
+            hcal.activate(cal_path)
+            print(f"calibration: {cal_path}", file=sys.stderr)
+        elif init is not None and init[2].get("calibration"):
+            hcal.activate(hcal.Calibration.from_json(init[2]["calibration"], f"{a.init} model card"))
+        if init is not None and a.config != init[1].name:
+            print(f"note: --init {a.init} is config {init[1].name}; training that config", file=sys.stderr)
+        cfg = init[1] if init is not None else CONFIGS[a.config]
+        if a.data:
+            folder = FolderSource(a.data, cfg, seed=a.seed)
+            source = MixedSource(folder, StreamSource(cfg), a.generated_share) if a.generated_share > 0 else folder
+        else:
+            source = StreamSource(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
+    cur = Curriculum(start, a.max_step, a.ramp)
+    lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
+    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr)
+    if init is not None and tr.state["batch"] == 0:
+        tr.model.set_weights(init[0].get_weights())
+    tr.init = a.init
     machine = machine_description()
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))

@@ -71,3 +71,55 @@ def test_curriculum_and_weights():
     assert cur.allowed(0) == 4 and cur.allowed(250) == 6 and cur.allowed(10**6) == 19
     p = train.step_weights(9)
     assert abs(p.sum() - 1) < 1e-12 and p[9] > p[0]
+
+
+def _pretrained(tmp_path):
+    """A checkpoint to fine-tune from: the tiny net after a short run on the generated stream."""
+    from hdc import model as hmodel
+
+    pre = _trainer(tmp_path / "pre")
+    pre.train_batches(60)
+    hmodel.save(pre.model, TINY, tmp_path / "init", {"note": "test checkpoint"})
+    return tmp_path / "init"
+
+
+def test_fine_tuning_from_checkpoint_lowers_validation_loss(tiny_dataset, tmp_path):
+    from hdc import model as hmodel
+
+    init = _pretrained(tmp_path)
+    folder = train.FolderSource(tiny_dataset, TINY, val_fraction=0.25)
+    src = train.MixedSource(folder, train.StreamSource(TINY), share=0.3)
+    cur = train.Curriculum(start_max=8, max_step=8)
+    tr = train.Trainer(tmp_path / "ft", TINY, src, batch_size=4, curriculum=cur, jit=False, val_images=4, lr=1e-3)
+    tr.model.set_weights(hmodel.load(init)[0].get_weights())
+    before = tr.val_loss()
+    assert before < 0.69  # the checkpoint is trained (chance-level BCE is ~0.69)
+    for _ in range(3):
+        tr.train_batches(50)
+    after = tr.val_loss()
+    assert after < 0.9 * before, (before, after)
+
+
+def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path):
+    import json
+
+    from hdc import calibration
+
+    init = _pretrained(tmp_path)
+    cal = calibration.Calibration(steps={4: calibration.StepCalibration(step=4, radius=32.0)}, source="test")
+    cal.save(tmp_path / "cal.json")
+    previous = calibration.active()
+    try:
+        args = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--init", str(init), "--max-batches", "4"]
+        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--no-jit"]
+        assert train.main([*args, "--calibration", str(tmp_path / "cal.json")]) == 0
+        assert calibration.active().radius(4) == 32.0
+    finally:
+        calibration.activate(previous)
+    card = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert card["initialized_from"] == str(init) and card["config"]["name"] == "tiny"
+    assert "30% generated" in card["trained_on"] and card["batches"] == 4
+    assert card["calibration"]["steps"]["4"]["radius"] == 32.0
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert abs(state["lr"] - train.FINE_TUNE_LEARNING_RATE) < 1e-12
+    assert train.main([str(tmp_path / "r2"), "--data", str(tiny_dataset), "--init", str(tmp_path / "nope")]) == 2
