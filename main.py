@@ -2,8 +2,10 @@
 
 Deblurs every .tif/.tiff in INPUT_DIR (blur step STEP, an integer 0..19) and writes
 ``OUTPUT_DIR/<same base name>.png``: 8-bit grayscale, same size as the input, black text
-on white. Exit status: 0 when every file was written, 1 when any file failed (the others
-are still written), 2 for a bad command line, folder or step.
+on white. Images that are not text frames (no plain border, e.g. natural images) get a
+generic Wiener deconvolution instead (``--no-content-check`` turns this off). Exit
+status: 0 when every file was written, 1 when any file failed (the others are still
+written), 2 for a bad command line, folder or step.
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--allow-any-depth", action="store_true", help="also process 8-bit / float images (HDC photographs are 16-bit)"
     )
+    p.add_argument(
+        "--no-content-check",
+        action="store_true",
+        help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
 
@@ -106,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     try:
         deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
+        deblurrer.content_check = not a.no_content_check
     except (FileNotFoundError, OSError, ValueError) as exc:
         error(f"cannot load method {method}: {exc}")
         return 2
@@ -129,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}",
         file=sys.stderr,
     )
+    if summary.not_text:
+        print(
+            f"{len(summary.not_text)} images are not text frames (no plain border): deblurred by generic Wiener "
+            f"deconvolution, no text prior (e.g. {summary.not_text[0]})",
+            file=sys.stderr,
+        )
     if summary.estimated:
         steps = sorted(summary.estimated.values())
         counts = ", ".join(f"step {s}: {steps.count(s)}" for s in sorted(set(steps)))

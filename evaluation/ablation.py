@@ -1,0 +1,123 @@
+"""Ablation at equal compute: what each ingredient of the network buys.
+
+``python -m evaluation.ablation RUN_ROOT [--minutes 8] [--variants physics16,no_physics,...]``
+
+Each variant of the default network is trained from scratch on the generated stream for
+the same wall-clock budget of training (``--minutes``; resumable: rerunning continues
+each run until its budget is spent, then only evaluates), with the same seed, curriculum
+and batch size. All variants are then evaluated on the same held-out generated frames:
+
+* ``bce``: binary cross-entropy of the whole-frame output against the processed target,
+  mean over ``--per-step`` frames at each of the steps 2, 6, 10, 14, 18 (pixel level,
+  low variance);
+* ``ocr s``: mean official OCR score at steps 4, 8, 12 (``--ocr-per-step`` frames each).
+
+Variants (see :data:`VARIANTS`): the default ``physics16``; without the Wiener physics
+channel; without the median channels; the reference's 110-pixel crops; half the
+refinement iterations; and the exact ``reference`` network. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hdc.model import CONFIGS, ModelConfig
+
+BASE = CONFIGS["physics16"]
+VARIANTS: dict[str, ModelConfig] = {
+    "physics16": BASE,
+    "no_physics": replace(BASE, name="no_physics", n_physics=0),
+    "no_medians": replace(BASE, name="no_medians", median_widths=()),
+    "crop110": replace(BASE, name="crop110", crop=110),
+    "refine6": replace(BASE, name="refine6", n_refinements=6),
+    "reference": CONFIGS["reference"],
+}
+BCE_STEPS: tuple[int, ...] = (2, 6, 10, 14, 18)
+OCR_STEPS: tuple[int, ...] = (4, 8, 12)
+
+
+def train_variant(run_dir: Path, cfg: ModelConfig, minutes: float, seed: int = 0, epoch: int = 25):
+    """Train (or resume) one variant until ``minutes`` of training time are spent."""
+    from hdc import train
+
+    tr = train.Trainer(run_dir, cfg, train.StreamSource(cfg), seed=seed, batch_size=16, curriculum=train.Curriculum())
+    while tr.state["seconds"] < minutes * 60:
+        t0 = time.monotonic()
+        losses = tr.train_batches(epoch)
+        tr.state["seconds"] += time.monotonic() - t0
+        tr.end_of_epoch(float(np.mean(losses)))
+        tr.checkpoint()
+    return tr
+
+
+def frame_bce(model, cfg: ModelConfig, per_step: int, seed: int = 0) -> float:
+    """Mean whole-frame BCE on held-out generated frames (seed offset 3*10^6)."""
+    from hdc import background, synth, targets
+    from hdc.pipeline import Deblurrer
+
+    deb = Deblurrer(method="network", model=model, config=cfg)
+    losses = []
+    for step in BCE_STEPS:
+        for k in range(per_step):
+            rng = np.random.default_rng([seed, 3 * 10**6, step, k])
+            sharp, blurred, _ = synth.training_pair(step, rng, 1.0 / cfg.factor, digits=True)
+            target = targets.process_target(sharp)
+            out = deb.restore_small(background.normalize(blurred)[0], step)
+            p = np.clip(out, 1e-6, 1 - 1e-6)
+            losses.append(float(-np.mean(target * np.log(p) + (1 - target) * np.log(1 - p))))
+    return float(np.mean(losses))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hdc import train
+
+    p = argparse.ArgumentParser(prog="python -m evaluation.ablation", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_root", type=Path, help="folder for one run per variant (resumable)")
+    p.add_argument("--minutes", type=float, default=8.0, help="training minutes per variant")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--per-step", type=int, default=4, help="frames per step for the BCE")
+    p.add_argument("--ocr-per-step", type=int, default=4)
+    a = p.parse_args(argv)
+    names = [v.strip() for v in a.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        print(f"error: unknown variants {unknown}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    rows = []
+    for name in names:
+        cfg = VARIANTS[name]
+        tr = train_variant(a.run_root / name, cfg, a.minutes)
+        bce = frame_bce(tr.model, cfg, a.per_step)
+        ocr = train.ocr_validation(tr.model, cfg, list(OCR_STEPS), a.ocr_per_step, 0, a.run_root / name / "ocr")
+        row = {
+            "variant": name,
+            "params": tr.model.count_params(),
+            "batches": tr.state["batch"],
+            "crops_per_s": tr.state["samples"] / max(tr.state["seconds"], 1e-9),
+            "bce": bce,
+            "ocr": {str(k): v for k, v in ocr.items()},
+        }
+        (a.run_root / name / "ablation.json").write_text(json.dumps(row, indent=1))
+        rows.append(row)
+        print(f"{name}: {row['batches']} batches, bce {bce:.4f}, ocr {ocr}", file=sys.stderr, flush=True)
+    heads = " | ".join(f"OCR {s}" for s in OCR_STEPS)
+    print(f"\n| variant | params | crops/s | batches | frame BCE | {heads} |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(OCR_STEPS))
+    for r in rows:
+        ocr = " | ".join(f"{r['ocr'][str(s)]:.1f}" for s in OCR_STEPS)
+        print(
+            f"| {r['variant']} | {r['params']:,} | {r['crops_per_s']:.1f} | {r['batches']} | {r['bce']:.4f} | {ocr} |"
+        )
+    print(f"\n{a.minutes:g} training minutes per variant, same seed and curriculum; BCE steps {BCE_STEPS}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The contest's sanity check: natural images come out no worse than blurred (PSNR)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation import natural_images as nat
+from hdc import features, io, pipeline
+
+
+@pytest.fixture(scope="module")
+def deblurrers():
+    return {"network": pipeline.load_deblurrer("network"), "wiener": pipeline.load_deblurrer("wiener")}
+
+
+def test_psnr_affine_ignores_grey_level_scale():
+    rng = np.random.default_rng(0)
+    ref = rng.random((40, 50))
+    assert nat.psnr_affine(0.5 * ref + 0.2, ref) > 100
+    noisy = ref + rng.normal(0, 0.1, ref.shape)
+    assert abs(nat.psnr_affine(noisy, ref) - 10 * np.log10(np.ptp(ref) ** 2 / 0.01)) < 0.5
+
+
+def test_natural_images_are_not_made_worse(deblurrers):
+    rows = list(nat.sanity_rows(deblurrers, steps=[2, 9, 19], names=("camera", "astronaut")))
+    assert len(rows) == 2 * 3 * 2
+    for name, step, method, p_in, p_out, text in rows:
+        assert not text, (name, step, method)
+        assert p_out >= p_in, (name, step, method, p_in, p_out)
+    # and the deconvolution actually deblurs at larger blurs (not just returns the input)
+    gains = [p_out - p_in for _, step, _, p_in, p_out, _ in rows if step >= 9]
+    assert min(gains) > 0.3, gains
+
+
+def test_text_frames_keep_the_text_path(tiny_dataset, deblurrers):
+    for sample in io.list_samples(tiny_dataset):
+        assert pipeline.is_text_frame(features.downscale(io.read_image(sample.blurred), 7)), sample.name
+    # calibration frames (a dark display with a dot or a line) are not text either
+    dark = io.calibration_files(tiny_dataset, 4, "Times", "CAM02")["LSF_X"]
+    assert not pipeline.is_text_frame(features.downscale(io.read_image(dark), 7))
+    # with the check off, a natural image goes through the text path (and suffers)
+    scene = nat.natural_scene(nat.sample_image("camera"))
+    blurred = nat.blurred_frame(scene, 9)
+    deb = deblurrers["wiener"]
+    deb.content_check = False
+    try:
+        forced = deb(blurred, 9)
+        assert deb.last_was_text
+    finally:
+        deb.content_check = True
+    assert nat.psnr_affine(forced, scene) < nat.psnr_affine(blurred, scene)
