@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         "--allow-any-depth", action="store_true", help="also process 8-bit / float images (HDC photographs are 16-bit)"
     )
     p.add_argument(
+        "--no-tta", action="store_true", help="network: one pass instead of the average over 4 flips (4x faster)"
+    )
+    p.add_argument(
         "--no-content-check",
         action="store_true",
         help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
         deblurrer.content_check = not a.no_content_check
+        deblurrer.tta = not a.no_tta
     except (FileNotFoundError, OSError, ValueError) as exc:
         error(f"cannot load method {method}: {exc}")
         return 2

@@ -93,3 +93,24 @@ def test_pipeline_whole_image_equals_tiles():
     whole = Deblurrer(method="network", model=m, config=cfg, tile=0).restore_small(norm, 6)
     tiled = Deblurrer(method="network", model=m, config=cfg, tile=64, batch_size=5).restore_small(norm, 6)
     assert whole.shape == (90, 140) and np.abs(whole - tiled).max() < 1e-5
+
+
+def test_tta_is_the_mean_over_flipped_inputs():
+    from hdc.pipeline import Deblurrer
+
+    cfg = replace(CONFIGS["physics16"], n_refinements=3)
+    m = build_model(cfg)
+    norm = np.clip(1 - np.random.default_rng(4).random((70, 110)) * 0.5, 0, 1).astype(np.float32)
+    single = Deblurrer(method="network", model=m, config=cfg, tile=0, tta=False)
+    expected = np.mean(
+        [
+            np.flip(single.restore_small(np.ascontiguousarray(np.flip(norm, ax)), 6), ax)
+            for ax in ((), (0,), (1,), (0, 1))
+        ],
+        axis=0,
+    )
+    tta = Deblurrer(method="network", model=m, config=cfg, tile=0).restore_small(norm, 6)
+    assert np.abs(tta - expected).max() < 2e-6
+    assert np.abs(tta - single.restore_small(norm, 6)).max() > 2e-4  # it does change the output
+    tiled = Deblurrer(method="network", model=m, config=cfg, tile=48, batch_size=3).restore_small(norm, 6)
+    assert np.abs(tta - tiled).max() < 2e-6
