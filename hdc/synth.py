@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage as ndi
 from tqdm import tqdm
 
 from hdc import calibration, io
@@ -200,6 +201,7 @@ def training_pair(
     symbols: bool = False,
     model: ForwardModel | None = None,
     aligned: bool = True,
+    rotation: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One (CAM01, CAM02, text) triple rendered directly at a working scale.
 
@@ -207,6 +209,7 @@ def training_pair(
     training stream sees many aperture shapes, drifts, distortions and noise levels. With
     ``aligned`` the CAM01 image is formed from the same distorted scene as CAM02 (a
     perfectly registered target, as after :func:`hdc.targets.estimate_distortion`).
+    ``rotation`` (degrees) turns the display in front of both cameras (augmentation).
     Returns float32 images of shape ``int(IMAGE_SHAPE * scale)``.
     """
     font = font or str(rng.choice(list(io.FONTS)))
@@ -214,6 +217,8 @@ def training_pair(
     ink = render_display(lines, font, rng)
     shape = (int(io.IMAGE_SHAPE[0] * scale), int(io.IMAGE_SHAPE[1] * scale))
     scene = _reflectance(resize_to(ink, shape), rng)
+    if rotation:
+        scene = ndi.rotate(scene, rotation, reshape=False, order=1, mode="nearest").astype(np.float32)
     cam = model.at_scale(scale) if model is not None else ForwardModel.random(step, rng, scale)
     bg = float(np.median(scene))
     warped = cam.distortion.apply(scene, scale)

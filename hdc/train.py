@@ -115,16 +115,30 @@ class Curriculum:
 
 
 class StreamSource:
-    """Endless generated pairs at the working scale (no files)."""
+    """Endless generated pairs at the working scale (no files).
 
-    def __init__(self, cfg: ModelConfig, digits: bool = True, symbols: bool = False):
-        self.cfg, self.digits, self.symbols = cfg, digits, symbols
+    With ``augment``: 30% of the texts include symbols (digits always), half the frames
+    are turned by up to +-2 degrees, and each pair is flipped at random (one of the 4
+    flips, so the network also sees the inputs of test-time augmentation). Brightness
+    needs no augmentation: the background normalization divides it out.
+    """
+
+    FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1))
+
+    def __init__(self, cfg: ModelConfig, digits: bool = True, symbols: bool = False, augment: bool = False):
+        self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        sharp, blurred, _ = synth.training_pair(
-            step, rng, 1.0 / self.cfg.factor, digits=self.digits, symbols=self.symbols
-        )
-        return prepare_pair(sharp, blurred, step, self.cfg)
+        scale = 1.0 / self.cfg.factor
+        if not self.augment:
+            sharp, blurred, _ = synth.training_pair(step, rng, scale, digits=self.digits, symbols=self.symbols)
+            return prepare_pair(sharp, blurred, step, self.cfg)
+        symbols = self.symbols or bool(rng.random() < 0.3)
+        rotation = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
+        flip = self.FLIPS[int(rng.integers(len(self.FLIPS)))]
+        sharp, blurred, _ = synth.training_pair(step, rng, scale, digits=True, symbols=symbols, rotation=rotation)
+        feats, target = prepare_pair(sharp, blurred, step, self.cfg)
+        return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))
 
 
 class FolderSource:
@@ -463,6 +477,21 @@ def machine_description() -> str:
     return f"{platform.node() or 'host'}: {os.cpu_count()} CPU cores, {describe_device()}"
 
 
+def run_setting(run_dir: Path, key: str, requested: bool) -> bool:
+    """A data setting a run started with (runs from before the setting existed: False).
+
+    Resuming must replay the same batches, so a run keeps its setting; asking for another
+    one prints a note and is ignored.
+    """
+    state_file = Path(run_dir) / "state.json"
+    if not state_file.is_file():
+        return requested
+    value = bool(json.loads(state_file.read_text()).get(key, False))
+    if value != requested:
+        print(f"note: {run_dir} was started with {key}={value}; keeping it", file=sys.stderr)
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -500,6 +529,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ocr-per-step", type=int, default=3)
     p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16)")
     p.add_argument("--no-jit", action="store_true")
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="generated pairs: symbols, small rotations, random flips (a run keeps the setting it started with)",
+    )
     a = p.parse_args(argv)
 
     from hdc import calibration as hcal
@@ -518,11 +552,13 @@ def main(argv: list[str] | None = None) -> int:
         if init is not None and a.config != init[1].name:
             print(f"note: --init {a.init} is config {init[1].name}; training that config", file=sys.stderr)
         cfg = init[1] if init is not None else CONFIGS[a.config]
+        augment = run_setting(a.run_dir, "augment", a.augment)
+        stream = StreamSource(cfg, augment=augment)
         if a.data:
             folder = FolderSource(a.data, cfg, seed=a.seed)
-            source = MixedSource(folder, StreamSource(cfg), a.generated_share) if a.generated_share > 0 else folder
+            source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
         else:
-            source = StreamSource(cfg)
+            source = stream
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -530,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     cur = Curriculum(start, a.max_step, a.ramp)
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
     tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr)
+    tr.state["augment"] = augment
     if init is not None and tr.state["batch"] == 0:
         tr.model.set_weights(init[0].get_weights())
     tr.init = a.init

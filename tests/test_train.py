@@ -123,3 +123,50 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path):
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert abs(state["lr"] - train.FINE_TUNE_LEARNING_RATE) < 1e-12
     assert train.main([str(tmp_path / "r2"), "--data", str(tiny_dataset), "--init", str(tmp_path / "nope")]) == 2
+
+
+def test_augmented_stream_is_deterministic_and_varied():
+    from hdc import synth
+
+    src = train.StreamSource(TINY, augment=True)
+    a = src.pair(6, np.random.default_rng(5))
+    b = src.pair(6, np.random.default_rng(5))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert a[0].shape[:2] == a[1].shape and a[0].shape[2] == TINY.in_channels
+    # rotation turns the display in front of both cameras
+    s0, b0, t0 = synth.training_pair(6, np.random.default_rng(1), 1 / 7)
+    s2, b2, t2 = synth.training_pair(6, np.random.default_rng(1), 1 / 7, rotation=2.0)
+    assert t0 == t2 and not np.allclose(s0, s2) and not np.allclose(b0, b2)
+
+
+def test_augmented_stream_flips_pairs(monkeypatch):
+    from hdc import synth
+
+    # a frame with one dark blob near the top-left corner, in both cameras
+    frame = np.full((100, 160), 0.8, np.float32)
+    frame[15:30, 20:40] = 0.1
+    monkeypatch.setattr(synth, "training_pair", lambda *a, **k: (frame.copy(), frame.copy(), ["x", "y", "z"]))
+    src = train.StreamSource(TINY, augment=True)
+    corners = set()
+    for k in range(16):
+        feats, target = src.pair(4, np.random.default_rng(k))
+        r, c = np.unravel_index(np.argmin(target), target.shape)
+        corners.add((r < target.shape[0] // 2, c < target.shape[1] // 2))
+        # input and target flipped together
+        fr, fc = np.unravel_index(np.argmin(feats[..., 0]), target.shape)
+        assert (fr < target.shape[0] // 2, fc < target.shape[1] // 2) == (
+            r < target.shape[0] // 2,
+            c < target.shape[1] // 2,
+        )
+    assert len(corners) == 4
+
+
+def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
+    import json
+
+    assert train.run_setting(tmp_path, "augment", True) is True  # new run: as asked
+    (tmp_path / "state.json").write_text(json.dumps({"batch": 5}))  # a run from before the flag
+    assert train.run_setting(tmp_path, "augment", True) is False
+    assert "keeping it" in capsys.readouterr().err
+    (tmp_path / "state.json").write_text(json.dumps({"batch": 5, "augment": True}))
+    assert train.run_setting(tmp_path, "augment", False) is True
