@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             "params": tr.model.count_params(),
             "batches": tr.state["batch"],
             "crops_per_s": tr.state["samples"] / max(tr.state["seconds"], 1e-9),
+            "loss_px_per_s": tr.state["samples"] * cfg.output_size(cfg.crop) ** 2 / max(tr.state["seconds"], 1e-9),
             "bce": bce,
             "ocr": {str(k): v for k, v in ocr.items()},
         }
@@ -108,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{name}: {row['batches']} batches, bce {bce:.4f}, ocr {ocr}", file=sys.stderr, flush=True)
     heads = " | ".join(f"OCR {s}" for s in OCR_STEPS)
-    print(f"\n| variant | params | crops/s | batches | frame BCE | {heads} |")
-    print("|---|---:|---:|---:|---:|" + "---:|" * len(OCR_STEPS))
+    print(f"\n| variant | params | crops/s | loss px/s | batches | frame BCE | {heads} |")
+    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(OCR_STEPS))
     for r in rows:
         ocr = " | ".join(f"{r['ocr'][str(s)]:.1f}" for s in OCR_STEPS)
         print(
-            f"| {r['variant']} | {r['params']:,} | {r['crops_per_s']:.1f} | {r['batches']} | {r['bce']:.4f} | {ocr} |"
+            f"| {r['variant']} | {r['params']:,} | {r['crops_per_s']:.1f} | {r['loss_px_per_s']:,.0f} | "
+            f"{r['batches']} | {r['bce']:.4f} | {ocr} |"
         )
     print(f"\n{a.minutes:g} training minutes per variant, same seed and curriculum; BCE steps {BCE_STEPS}.")
     return 0
