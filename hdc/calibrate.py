@@ -89,6 +89,26 @@ def radius_from_lsf(profile: np.ndarray, line_width: float = LINE_WIDTH_FULLRES,
     return radius
 
 
+def across_line_profile(image: np.ndarray) -> np.ndarray:
+    """The profile across the calibration line, whichever way it runs.
+
+    The file names say LSF_X / LSF_Y, but the line's direction is read from the image:
+    across the line the profile has a clear peak, along it the profile is flat.
+    """
+    profiles = [lsf_profile(image, axis=0), lsf_profile(image, axis=1)]
+    contrast = [float(np.max(np.convolve(q, np.ones(9) / 9, mode="valid")) - np.median(q)) for q in profiles]
+    return profiles[int(np.argmax(contrast))]
+
+
+def _read(path: Path) -> np.ndarray | None:
+    """A calibration input, or None (with a one-line warning) if it cannot be read."""
+    try:
+        return io.read_image(path)
+    except io.ImageReadError as exc:
+        print(f"warning: {exc}; skipped", file=sys.stderr)
+        return None
+
+
 def line_width_from_lsf(profile: np.ndarray) -> float:
     """Equivalent box width of a sharp line profile (CAM01's LSF): ``sqrt(12 var)``."""
     r = radius_from_lsf(profile, line_width=0.0)
@@ -236,26 +256,30 @@ def calibrate_step(root: str | os.PathLike, step: int, n_pairs: int = 2, factor:
         if not cam2:
             continue
         cam1 = io.calibration_files(root, step, font, "CAM01")
-        for kind, axis in (("LSF_X", 0), ("LSF_Y", 1)):
-            if kind in cam2:
-                width = LINE_WIDTH_FULLRES
-                if kind in cam1:
-                    width = line_width_from_lsf(lsf_profile(io.read_image(cam1[kind]), axis=axis))
-                lsf[kind] = radius_from_lsf(lsf_profile(io.read_image(cam2[kind]), axis=axis), line_width=width)
-        if "PSF" in cam2:
-            dot = dot_moment_from_psf(io.read_image(cam1["PSF"])) if "PSF" in cam1 else 50.0
-            lsf_mean = float(np.mean(list(lsf.values()))) if lsf else 20.0
-            psf_r = radius_from_psf(io.read_image(cam2["PSF"]), dot, start=lsf_mean)
+        for kind in ("LSF_X", "LSF_Y"):
+            blurred = _read(cam2[kind]) if kind in cam2 else None
+            if blurred is None:
+                continue
+            sharp = _read(cam1[kind]) if kind in cam1 else None
+            width = LINE_WIDTH_FULLRES if sharp is None else line_width_from_lsf(across_line_profile(sharp))
+            lsf[kind] = radius_from_lsf(across_line_profile(blurred), line_width=width)
+        blurred = _read(cam2["PSF"]) if "PSF" in cam2 else None
+        if blurred is not None:
+            sharp = _read(cam1["PSF"]) if "PSF" in cam1 else None
+            dot = 50.0 if sharp is None else dot_moment_from_psf(sharp)
+            psf_r = radius_from_psf(blurred, dot, start=float(np.mean(list(lsf.values()))) if lsf else 20.0)
         break
-    start = [v for v in lsf.values()] or ([psf_r] if psf_r is not None else [RADII_FULLRES[step]])
+    start = list(lsf.values()) or ([psf_r] if psf_r is not None else [RADII_FULLRES[step]])
     radius0 = float(np.mean(start))
     pairs = [s for s in io.list_samples(root, [step]) if s.sharp.is_file()]
     # spread the fitted pairs over both fonts
     pairs = sorted(pairs, key=lambda s: (s.index, s.font))[:n_pairs]
     fits, noise = [], []
     for s in pairs:
-        blurred = io.read_image(s.blurred)
-        fits.append(fit_pair(io.read_image(s.sharp), blurred, radius0, factor))
+        blurred, sharp = _read(s.blurred), _read(s.sharp)
+        if blurred is None or sharp is None or blurred.shape != sharp.shape:
+            continue
+        fits.append(fit_pair(sharp, blurred, radius0, factor))
         noise.append(estimate_noise_sigma(blurred))
     radius_pairs = _median([f["radius"] for f in fits])
     vignetting = None

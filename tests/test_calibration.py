@@ -159,3 +159,28 @@ def test_main_rejects_a_bad_calibration_file(tiny_dataset, tmp_path, capsys, res
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json: not valid JSON" in err[0]
+
+
+def test_calibration_survives_bad_and_swapped_files(calibrated, tmp_path, capsys):
+    import shutil
+
+    root, cal = calibrated
+    new = tmp_path / "data"
+    for cam in io.CAMERAS:
+        src, dst = io.step_dir(root, 9, "Times", cam), io.step_dir(new, 9, "Times", cam)
+        dst.mkdir(parents=True)
+        for f in src.glob("focusStep_9_*.tif"):
+            shutil.copy(f, dst / f.name)
+    cam2 = io.step_dir(new, 9, "Times", "CAM02")
+    # lines the other way round than the names say, and a truncated PSF image
+    x, y = cam2 / "focusStep_9_LSF_X.tif", cam2 / "focusStep_9_LSF_Y.tif"
+    x.rename(tmp_path / "x.tif")
+    y.rename(x)
+    (tmp_path / "x.tif").rename(y)
+    psf = cam2 / "focusStep_9_PSF.tif"
+    psf.write_bytes(psf.read_bytes()[:5000])
+    c = calibrate.calibrate_step(new, 9, n_pairs=0)
+    assert "focusStep_9_PSF.tif" in capsys.readouterr().err
+    assert c.radius_psf is None and c.n_pairs == 0
+    assert c.radius_lsf_x == pytest.approx(cal.steps[9].radius_lsf_y, rel=1e-3)  # CAM01 width from the other line
+    assert c.radius_lsf_y == pytest.approx(cal.steps[9].radius_lsf_x, rel=1e-3)  # CAM01 width from the other line
