@@ -47,18 +47,46 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def median_channels(image: np.ndarray, widths: tuple[int, ...] = MEDIAN_WIDTHS) -> list[np.ndarray]:
-    """Square median filters of the given widths (scipy.ndimage, reflected borders).
+MEDIAN_IMPLS: tuple[str, ...] = ("exact", "rank8")
+RANK8_RANGE: float = 1.5
+"""``rank8`` quantizes [0, RANK8_RANGE] of the normalized image (background 1) to 8 bits."""
 
-    The filters run in parallel threads (scipy releases the GIL), widest first so the
+
+def _median_exact(image: np.ndarray, width: int) -> np.ndarray:
+    return ndi.median_filter(image, size=width, mode="reflect").astype(np.float32)
+
+
+def _median_rank8(image: np.ndarray, width: int) -> np.ndarray:
+    """scikit-image's histogram median on the 8-bit quantized image (reflected borders).
+
+    The median commutes with the monotone quantization, so the result is the exact median
+    to within half a quantization step (RANK8_RANGE / 510 = 0.003, below the noise of a
+    1:7 image), about 4x faster than the float median for widths 7-9.
+    """
+    from skimage.filters import rank
+
+    q = np.clip(np.rint(image * (255.0 / RANK8_RANGE)), 0, 255).astype(np.uint8)
+    h = width // 2
+    med = rank.median(np.pad(q, h, mode="symmetric"), np.ones((width, width), bool))
+    return (med[h : h + image.shape[0], h : h + image.shape[1]].astype(np.float32)) * np.float32(RANK8_RANGE / 255.0)
+
+
+def median_channels(
+    image: np.ndarray, widths: tuple[int, ...] = MEDIAN_WIDTHS, impl: str = "exact"
+) -> list[np.ndarray]:
+    """Square median filters of the given widths (reflected borders).
+
+    ``impl`` "exact": scipy.ndimage on the float image (the reference's inputs); "rank8":
+    scikit-image's rank median on the 8-bit quantized image (see :func:`_median_rank8`).
+    The filters run in parallel threads (both release the GIL), widest first so the
     longest job starts first; the results are exactly those of sequential calls.
     """
-
-    def one(w: int) -> np.ndarray:
-        return ndi.median_filter(image, size=w, mode="reflect").astype(np.float32)
-
+    if impl not in MEDIAN_IMPLS:
+        raise ValueError(f"unknown median implementation {impl!r}; choose from {', '.join(MEDIAN_IMPLS)}")
+    fn = _median_exact if impl == "exact" else _median_rank8
+    image = np.asarray(image, np.float32)
     order = sorted(range(len(widths)), key=lambda i: -widths[i])
-    done = dict(zip(order, _pool().map(one, [widths[i] for i in order])))
+    done = dict(zip(order, _pool().map(lambda w: fn(image, w), [widths[i] for i in order])))
     return [done[i] for i in range(len(widths))]
 
 
@@ -109,13 +137,15 @@ def feature_stack(
     widths: tuple[int, ...] = MEDIAN_WIDTHS,
     n_physics: int = 0,
     factor: int = DEFAULT_FACTOR,
+    median_impl: str = "exact",
 ) -> np.ndarray:
     """H x W x (1 + len(widths) + n_physics) float32 features of a working-scale image.
 
-    Channel 0 is the image itself, channels 1.. the median filters in ``widths`` order,
-    then the physics (Wiener) channels, which need ``step``.
+    Channel 0 is the image itself, channels 1.. the median filters in ``widths`` order
+    (computed by ``median_impl``, see :func:`median_channels`), then the physics (Wiener)
+    channels, which need ``step``.
     """
-    chans = [np.asarray(normalized, np.float32)] + median_channels(normalized, widths)
+    chans = [np.asarray(normalized, np.float32)] + median_channels(normalized, widths, median_impl)
     if n_physics:
         if step is None:
             raise ValueError("physics channels need the blur step")

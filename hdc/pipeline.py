@@ -196,7 +196,7 @@ class Deblurrer:
         import keras
 
         cfg = self.config
-        feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor)
+        feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)
         step_arr = np.full((1, 1), float(step), np.float32)
 
         def predict(batch: np.ndarray) -> np.ndarray:

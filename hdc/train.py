@@ -54,7 +54,7 @@ def prepare_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W)."""
     norm = background.normalize(blurred_small)[0]
-    feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor)
+    feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)
     target = targets.process_target(sharp_small)
     return feats, target
 

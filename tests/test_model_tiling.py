@@ -114,3 +114,12 @@ def test_tta_is_the_mean_over_flipped_inputs():
     assert np.abs(tta - single.restore_small(norm, 6)).max() > 2e-4  # it does change the output
     tiled = Deblurrer(method="network", model=m, config=cfg, tile=48, batch_size=3).restore_small(norm, 6)
     assert np.abs(tta - tiled).max() < 2e-6
+
+
+def test_configs_default_to_exact_medians():
+    from hdc.model import ModelConfig
+
+    old_card = CONFIGS["physics16"].to_json()
+    del old_card["median_impl"]  # weights exported before the option existed
+    assert ModelConfig.from_json(old_card).median_impl == "exact"
+    assert ModelConfig.from_json(CONFIGS["physics16_rank8"].to_json()) == CONFIGS["physics16_rank8"]

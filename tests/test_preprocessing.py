@@ -61,6 +61,23 @@ def test_features_shape_and_channels():
         assert np.allclose(f[..., k], ndi.median_filter(small, size=w, mode="reflect"))
 
 
+def test_rank8_medians_match_exact_within_half_a_level():
+    rng = np.random.default_rng(1)
+    img = np.clip(1 - 0.7 * (rng.random((90, 130)) > 0.85) + rng.normal(0, 0.02, (90, 130)), 0, 1.4)
+    img = img.astype(np.float32)
+    exact = features.median_channels(img)
+    fast = features.median_channels(img, impl="rank8")
+    half_level = features.RANK8_RANGE / 510
+    for w, a, b in zip(features.MEDIAN_WIDTHS, exact, fast):
+        assert b.shape == a.shape and b.dtype == np.float32
+        assert np.abs(a - b).max() <= half_level + 1e-6, w
+        assert np.abs(a - b).max() > 0  # it is a different computation
+    f = features.feature_stack(img, median_impl="rank8")
+    assert np.array_equal(f[..., 1], fast[0])
+    with pytest.raises(ValueError, match="unknown median implementation"):
+        features.median_channels(img, impl="fast")
+
+
 def test_physics_channel_sharpens():
     ink = _text_image()
     scene = 1.0 - 0.85 * ink
