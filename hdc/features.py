@@ -90,6 +90,21 @@ def median_channels(
     return [done[i] for i in range(len(widths))]
 
 
+def wiener_filter(padded: np.ndarray, psf: np.ndarray, nsr: float) -> np.ndarray:
+    """``conj(K) Y / (|K|^2 + nsr)`` of an already padded image (float64, same shape).
+
+    The PSF is centred at the origin, so the result is not shifted; the caller pads the
+    image by at least the PSF size so the circular convolution does not wrap.
+    """
+    h, w = padded.shape
+    kernel = np.zeros((h, w), np.float64)
+    kh, kw = psf.shape
+    kernel[:kh, :kw] = psf
+    kernel = np.roll(kernel, (-(kh // 2), -(kw // 2)), axis=(0, 1))
+    kf = np.fft.rfft2(kernel)
+    return np.fft.irfft2(np.conj(kf) * np.fft.rfft2(padded) / (np.abs(kf) ** 2 + nsr), s=(h, w))
+
+
 def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, snr: float) -> np.ndarray:
     """Wiener deconvolution of a background-normalized image (background 1) with ``psf``.
 
@@ -101,13 +116,7 @@ def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, snr: float) -> np.ndar
         return image.astype(np.float32)
     pad = psf.shape[0]
     dev = np.pad(1.0 - image, pad, mode="constant", constant_values=0.0)
-    h, w = dev.shape
-    kernel = np.zeros((h, w), np.float64)
-    kh, kw = psf.shape
-    kernel[:kh, :kw] = psf
-    kernel = np.roll(kernel, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    kf = np.fft.rfft2(kernel)
-    est = np.fft.irfft2(np.conj(kf) * np.fft.rfft2(dev) / (np.abs(kf) ** 2 + 1.0 / snr), s=(h, w))
+    est = wiener_filter(dev, psf, 1.0 / snr)
     return (1.0 - est[pad:-pad, pad:-pad]).astype(np.float32)
 
 

@@ -147,14 +147,7 @@ def generic_deconvolve(image: np.ndarray, step: int) -> np.ndarray:
         return io.to_uint8(image)
     psf = disk_psf(r).astype(np.float64)
     pad = psf.shape[0]
-    padded = np.pad(img, pad, mode="reflect")
-    h, w = padded.shape
-    kernel = np.zeros((h, w))
-    kh, kw = psf.shape
-    kernel[:kh, :kw] = psf
-    kernel = np.roll(kernel, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    kf = np.fft.rfft2(kernel)
-    est = np.fft.irfft2(np.conj(kf) * np.fft.rfft2(padded) / (np.abs(kf) ** 2 + generic_nsr(step)), s=(h, w))
+    est = features.wiener_filter(np.pad(img, pad, mode="reflect"), psf, generic_nsr(step))
     return io.to_uint8(np.clip(est[pad:-pad, pad:-pad], 0.0, 1.0))
 
 
