@@ -142,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     if summary.not_text:
+        n = len(summary.not_text)
         print(
-            f"{len(summary.not_text)} images are not text frames (no plain border): deblurred by generic Wiener "
-            f"deconvolution, no text prior (e.g. {summary.not_text[0]})",
+            f"{n} {'image is' if n == 1 else 'images are'} not text frames (no plain border): deblurred by generic "
+            f"Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
             file=sys.stderr,
         )
     if summary.estimated:

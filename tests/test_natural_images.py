@@ -50,3 +50,28 @@ def test_text_frames_keep_the_text_path(tiny_dataset, deblurrers):
     finally:
         deb.content_check = True
     assert nat.psnr_affine(forced, scene) < nat.psnr_affine(blurred, scene)
+
+
+def test_main_reports_non_text_frames(tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    sample = io.list_samples(tiny_dataset, [4])[0]
+    shutil.copy(sample.blurred, src / sample.blurred.name)
+    blurred = nat.blurred_frame(nat.natural_scene(nat.sample_image("camera")), 4)
+    io.write_tiff(src / "camera.tif", blurred)
+    assert main.main([str(src), str(tmp_path / "out"), "4", "--method", "wiener", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 image is not text frames" in err and "camera.tif" in err
+    out = io.read_image(tmp_path / "out" / "camera.png")
+    expected = pipeline.generic_deconvolve(io.read_image(src / "camera.tif"), 4)
+    assert np.abs(out * 255 - expected).max() <= 1
+    text_out = io.read_image(tmp_path / "out" / f"{sample.blurred.stem}.png")
+
+    def pure(img: np.ndarray) -> float:
+        return float(np.mean((img == 0) | (img == 1)))
+
+    assert pure(text_out) > 0.9 and pure(out) < 0.1  # binarized text path vs grey-level generic path
