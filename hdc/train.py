@@ -497,7 +497,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m hdc.train", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="run folder (checkpoints, log.csv); rerun to resume")
-    p.add_argument("--config", default="physics16", help=f"one of {', '.join(CONFIGS)}")
+    p.add_argument(
+        "--config",
+        default=None,
+        help=f"one of {', '.join(CONFIGS)} (default physics16, or the --init weights' own config)",
+    )
     p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
     p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16")
     p.add_argument(
@@ -549,9 +553,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"calibration: {cal_path}", file=sys.stderr)
         elif init is not None and init[2].get("calibration"):
             hcal.activate(hcal.Calibration.from_json(init[2]["calibration"], f"{a.init} model card"))
-        if init is not None and a.config != init[1].name:
-            print(f"note: --init {a.init} is config {init[1].name}; training that config", file=sys.stderr)
-        cfg = init[1] if init is not None else CONFIGS[a.config]
+        if a.config is not None and a.config not in CONFIGS:
+            raise ValueError(f"unknown config {a.config!r}; choose from {', '.join(CONFIGS)}")
+        # an explicit config may differ from the init weights' in its inputs (e.g. rank8
+        # medians), as long as the layers have the same shapes
+        cfg = CONFIGS[a.config] if a.config else (init[1] if init is not None else CONFIGS["physics16"])
         augment = run_setting(a.run_dir, "augment", a.augment)
         stream = StreamSource(cfg, augment=augment)
         if a.data:
@@ -568,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr)
     tr.state["augment"] = augment
     if init is not None and tr.state["batch"] == 0:
-        tr.model.set_weights(init[0].get_weights())
+        try:
+            tr.model.set_weights(init[0].get_weights())
+        except ValueError as exc:
+            print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
+            return 2
     tr.init = a.init
     machine = machine_description()
     stop = {"flag": False}

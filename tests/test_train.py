@@ -100,7 +100,7 @@ def test_fine_tuning_from_checkpoint_lowers_validation_loss(tiny_dataset, tmp_pa
     assert after < 0.9 * before, (before, after)
 
 
-def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path):
+def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, capsys):
     import json
 
     from hdc import calibration
@@ -123,6 +123,12 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path):
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert abs(state["lr"] - train.FINE_TUNE_LEARNING_RATE) < 1e-12
     assert train.main([str(tmp_path / "r2"), "--data", str(tiny_dataset), "--init", str(tmp_path / "nope")]) == 2
+    assert train.main([str(tmp_path / "r3"), "--config", "nope"]) == 2
+    # an explicit config must fit the init weights' layers
+    bad = [str(tmp_path / "r4"), "--data", str(tiny_dataset), "--init", str(init), "--config", "physics16", "--no-jit"]
+    capsys.readouterr()
+    assert train.main([*bad, "--max-batches", "1"]) == 2
+    assert "does not fit config physics16" in capsys.readouterr().err
 
 
 def test_augmented_stream_is_deterministic_and_varied():
