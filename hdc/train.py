@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from hdc import background, features, io, synth, targets  # noqa: E402
 from hdc.model import CONFIGS, ModelConfig  # noqa: E402
+from hdc.pipeline import TTA_FLIPS  # noqa: E402
 
 LEARNING_RATE = 10**-2.5
 FINE_TUNE_LEARNING_RATE = 10**-3.5
@@ -123,8 +124,6 @@ class StreamSource:
     needs no augmentation: the background normalization divides it out.
     """
 
-    FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1))
-
     def __init__(self, cfg: ModelConfig, digits: bool = True, symbols: bool = False, augment: bool = False):
         self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
 
@@ -135,7 +134,7 @@ class StreamSource:
             return prepare_pair(sharp, blurred, step, self.cfg)
         symbols = self.symbols or bool(rng.random() < 0.3)
         rotation = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
-        flip = self.FLIPS[int(rng.integers(len(self.FLIPS)))]
+        flip = TTA_FLIPS[int(rng.integers(len(TTA_FLIPS)))]
         sharp, blurred, _ = synth.training_pair(step, rng, scale, digits=True, symbols=symbols, rotation=rotation)
         feats, target = prepare_pair(sharp, blurred, step, self.cfg)
         return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))
