@@ -109,19 +109,6 @@ def _to_unit_float(arr: np.ndarray, path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: unsupported pixel type {arr.dtype}")
 
 
-def image_dtype(path: str | os.PathLike) -> np.dtype:
-    """Storage pixel type of an image file without decoding the pixels (TIFF) or by decoding (other)."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
-                return np.dtype(tif.pages[0].dtype)
-        with Image.open(path) as im:
-            return np.asarray(im).dtype
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
-        raise ImageReadError(f"{path}: cannot read image ({_short(exc)})") from exc
-
-
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a grayscale image as float32 in [0, 1].
 
@@ -133,6 +120,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, corrupt, truncated, colour, a stack, empty, too small or
         too large; the message starts with the path.
     """
+    return read_image_and_dtype(path)[0]
+
+
+def read_image_and_dtype(path: str | os.PathLike) -> tuple[np.ndarray, np.dtype]:
+    """:func:`read_image` plus the file's storage pixel type, from one decoding of the file."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
@@ -163,7 +155,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path}: image too small ({w}x{h}); need at least {MIN_SIDE} px a side")
     if h * w > MAX_PIXELS:
         raise ImageReadError(f"{path}: image too large ({w}x{h}); limit is {MAX_PIXELS} pixels")
-    return img
+    return img, arr.dtype
 
 
 def _short(exc: Exception) -> str:

@@ -320,9 +320,8 @@ class FolderSummary:
 
 def check_input(path: Path, allow_any_depth: bool = False) -> np.ndarray:
     """Read one contest input, rejecting non-16-bit photographs unless allowed."""
-    img = io.read_image(path)
+    img, dtype = io.read_image_and_dtype(path)
     if not allow_any_depth:
-        dtype = io.image_dtype(path)
         if dtype != np.uint16:
             bits = np.dtype(dtype).itemsize * 8
             kind = "float" if np.issubdtype(dtype, np.floating) else f"{bits}-bit"

@@ -147,3 +147,35 @@ def test_show_preprocessing_panel(tiny_dataset, tmp_path):
     out = make_panel(img, tmp_path / "panel.png")
     w, h = Image.open(out).size
     assert w >= 1200 and h >= 600  # 4 columns x 3 rows (input .. target)
+
+
+def _scores_csv(path: Path, scores: dict[tuple[int, str, str], int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "font", "file", "score"])
+        for (step, font, name), s in scores.items():
+            w.writerow([step, font, name, s])
+    return path
+
+
+def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
+    from evaluation import compare
+
+    rng = np.random.default_rng(0)
+    base = {(step, "Times", f"{k}.png"): int(rng.integers(30, 90)) for step in (4, 5) for k in range(40)}
+    # step 4: B is A + 5 on every image (real); step 5: B is A plus symmetric +-3 noise
+    b = {k: v + (5 if k[0] == 4 else int(rng.choice([-3, 3]))) for k, v in base.items()}
+    b[(6, "Times", "only_b.png")] = 99  # not in A: ignored
+    rows = {r["step"]: r for r in compare.compare(base, b)}
+    assert set(rows) == {4, 5} and rows[4]["n"] == 40
+    assert rows[4]["diff"] == pytest.approx(5.0) and rows[4]["lo"] == pytest.approx(5.0)
+    assert rows[5]["lo"] < 0 < rows[5]["hi"]
+    a_dir = tmp_path / "a"
+    _scores_csv(a_dir / "scores.csv", base)
+    b_csv = _scores_csv(tmp_path / "b.csv", b)
+    assert compare.main([str(a_dir), str(b_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 | 40 |" in out and "+5.0 *" in out and "stop step" in out
+    assert compare.main([str(tmp_path / "missing"), str(b_csv)]) == 2
+    assert "scores.csv not found" in capsys.readouterr().err

@@ -176,3 +176,23 @@ def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
     assert "keeping it" in capsys.readouterr().err
     (tmp_path / "state.json").write_text(json.dumps({"batch": 5, "augment": True}))
     assert train.run_setting(tmp_path, "augment", False) is True
+
+
+def test_ablation_variants_change_one_thing_and_run_end_to_end():
+    from evaluation.ablation import BASE, VARIANTS
+    from hdc.model import ModelConfig, build_model
+    from hdc.pipeline import Deblurrer
+
+    defaults = ModelConfig()
+    for name, cfg in VARIANTS.items():
+        changed = {f for f in cfg.to_json() if f != "name" and cfg.to_json()[f] != BASE.to_json()[f]}
+        assert name == "physics16" and not changed or name == "reference" or len(changed) == 1, (name, changed)
+    assert VARIANTS["reference"] == replace(defaults, name="reference")
+    assert VARIANTS["refine24"].margin == BASE.margin + 24 and VARIANTS["scale5"].factor == 5
+    # the 1:5 variant trains on 1:5 crops and deblurs a photograph back to its full size
+    small5 = replace(VARIANTS["scale5"], dim=8, subdim=8, n_refinements=2, crop=64)
+    x, s, y = train.make_batch(train.StreamSource(small5), small5, train.Curriculum(start_max=6), 0, 0, 2)
+    assert x.shape == (2, 64, 64, small5.in_channels) and y.shape[1] == 64 - 2 * small5.margin
+    photo = np.random.default_rng(1).uniform(0.6, 0.9, (300, 420)).astype(np.float32)
+    out = Deblurrer(method="network", model=build_model(small5), config=small5, content_check=False)(photo, 6)
+    assert out.shape == photo.shape and out.dtype == np.uint8

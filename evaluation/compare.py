@@ -1,0 +1,91 @@
+"""Paired comparison of two scored runs on the same images: is a difference real or noise?
+
+``python -m evaluation.compare RESULTS/A RESULTS/B [--boot 2000]``
+
+Each argument is a method folder written by ``evaluation/run_all_steps.sh`` (its
+``scores.csv``: step, font, file, score) or a ``scores.csv`` itself. Only images scored in
+both runs are compared. Per step the table gives both means, the mean paired difference
+B - A and its 95% bootstrap confidence interval (resampling images, so the per-image
+pairing removes the text-difficulty variance that dominates OCR scores), then the stop
+step of each run. A difference whose interval contains 0 is not distinguishable from the
+sampling noise of that many images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.ocr_score import stop_step
+
+
+def read_scores(path: str | Path) -> dict[tuple[int, str, str], int]:
+    """{(step, font, file): score} from a method folder or its scores.csv."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "scores.csv"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: scores.csv not found (run evaluation/run_all_steps.sh first)")
+    with open(p, newline="") as fh:
+        return {(int(r["step"]), r["font"], r["file"]): int(r["score"]) for r in csv.DictReader(fh)}
+
+
+def paired_ci(diff: np.ndarray, boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean of paired differences."""
+    if diff.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, (boot, diff.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compare(a: dict, b: dict, boot: int = 2000) -> list[dict]:
+    """Per-step rows: n, mean A, mean B, mean B - A, 95% CI (lo, hi)."""
+    common = sorted(set(a) & set(b))
+    rows = []
+    for step in sorted({k[0] for k in common}):
+        keys = [k for k in common if k[0] == step]
+        sa = np.array([a[k] for k in keys], float)
+        sb = np.array([b[k] for k in keys], float)
+        d = sb - sa
+        lo, hi = paired_ci(d, boot, seed=step)
+        row = {"step": step, "n": len(keys), "a": sa.mean(), "b": sb.mean(), "diff": d.mean()}
+        rows.append(row | {"lo": lo, "hi": hi})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("a", help="baseline: method folder or scores.csv")
+    p.add_argument("b", help="candidate: method folder or scores.csv")
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    args = p.parse_args(argv)
+    try:
+        a, b = read_scores(args.a), read_scores(args.b)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = compare(a, b, args.boot)
+    if not rows:
+        print(f"error: {args.a} and {args.b} have no scored image in common", file=sys.stderr)
+        return 2
+    print(f"A = {args.a}, B = {args.b}\n")
+    print("| step | images | A | B | B - A | 95% CI |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        mark = "" if r["lo"] <= 0 <= r["hi"] else " *"
+        ci = f"[{r['lo']:+.1f}, {r['hi']:+.1f}]"
+        print(f"| {r['step']} | {r['n']} | {r['a']:.1f} | {r['b']:.1f} | {r['diff']:+.1f}{mark} | {ci} |")
+    sa = {r["step"]: r["a"] for r in rows}
+    sb = {r["step"]: r["b"] for r in rows}
+    print(f"\nstop step: A {stop_step(sa)}, B {stop_step(sb)}; * = interval excludes 0")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
