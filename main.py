@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -48,7 +49,7 @@ def check_output_dir(path: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hdc import io, pipeline
+    from hdc import features, io, pipeline
 
     p = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0])
     p.add_argument("input_dir", type=Path, help="folder of blurred .tif images")
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-tta", action="store_true", help="network: one pass instead of the average over 4 flips (4x faster)"
     )
     p.add_argument(
+        "--median-impl",
+        choices=features.MEDIAN_IMPLS,
+        help="network: how the median input channels are computed (default: as the weights' card says)",
+    )
+    p.add_argument(
         "--no-content-check",
         action="store_true",
         help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
@@ -118,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
         deblurrer.content_check = not a.no_content_check
         deblurrer.tta = not a.no_tta
+        if a.median_impl and method == "network":
+            deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
     except (FileNotFoundError, OSError, ValueError) as exc:
         error(f"cannot load method {method}: {exc}")
         return 2

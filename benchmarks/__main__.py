@@ -91,8 +91,14 @@ def bench_generator(repeats: int) -> list[tuple[str, str, str]]:
 
 
 def bench_preprocessing(repeats: int) -> list[tuple[str, str, str]]:
-    from hdc import background, features, io, targets
+    import json
 
+    from hdc import background, features, io, targets
+    from hdc.model import ModelConfig, weights_paths
+    from hdc.pipeline import DEFAULT_WEIGHTS
+
+    # the shipped network's input definition, read from its card (no Keras needed)
+    shipped = ModelConfig.from_json(json.loads(weights_paths(DEFAULT_WEIGHTS)[1].read_text())["config"])
     with tempfile.TemporaryDirectory() as d:
         blurred, _ = _sample_pair(Path(d))
         img = io.read_image(blurred)
@@ -104,17 +110,24 @@ def bench_preprocessing(repeats: int) -> list[tuple[str, str, str]]:
     t_med = timeit(lambda: features.feature_stack(norm), repeats)
     t_med8 = timeit(lambda: features.feature_stack(norm, median_impl="rank8"), repeats)
     t_phys = timeit(lambda: features.physics_channels(norm, 8), repeats)
+    t_ship = timeit(
+        lambda: features.feature_stack(
+            norm, 8, shipped.median_widths, shipped.n_physics, shipped.factor, shipped.median_impl
+        ),
+        repeats,
+    )
     t_tgt = timeit(lambda: targets.process_target(features.downscale(sharp)), repeats)
     total = t_down + t_bg + t_med
-    total8 = t_down + t_bg + t_med8
+    total_ship = t_down + t_bg + t_ship
+    shipped_label = f"background + features total, as shipped ({shipped.median_impl} + physics; goal < 50 ms)"
     return [
         ("downscale 1:7 (baseline)", f"{t_down * 1e3:.1f} ms", "1.00"),
         ("background fit + normalize", f"{t_bg * 1e3:.1f} ms", f"{t_bg / t_down:.2f}"),
-        ("median channels (3,5,7,9)", f"{t_med * 1e3:.1f} ms", f"{t_med / t_down:.2f}"),
-        ("Wiener physics channel", f"{t_phys * 1e3:.1f} ms", f"{t_phys / t_down:.2f}"),
-        ("background + features total (reference inputs)", f"{total * 1e3:.1f} ms", f"{total / t_down:.2f}"),
+        ("median channels (3,5,7,9), exact float medians", f"{t_med * 1e3:.1f} ms", f"{t_med / t_down:.2f}"),
         ("median channels, rank8 (8-bit rank medians)", f"{t_med8 * 1e3:.1f} ms", f"{t_med8 / t_down:.2f}"),
-        ("background + features total, rank8", f"{total8 * 1e3:.1f} ms", f"{total8 / t_down:.2f}"),
+        ("Wiener physics channel", f"{t_phys * 1e3:.1f} ms", f"{t_phys / t_down:.2f}"),
+        ("background + features total, exact medians", f"{total * 1e3:.1f} ms", f"{total / t_down:.2f}"),
+        (shipped_label, f"{total_ship * 1e3:.1f} ms", f"{total_ship / t_down:.2f}"),
         ("target from CAM01 (downscale + normalize + process)", f"{t_tgt * 1e3:.1f} ms", f"{t_tgt / t_down:.2f}"),
     ]
 

@@ -4,7 +4,8 @@
 
 Each variant of the default network is trained from scratch on the generated stream for
 the same wall-clock budget of training (``--minutes``; resumable: rerunning continues
-each run until its budget is spent, then only evaluates), with the same seed, curriculum
+each run until its budget is spent, then only evaluates; Ctrl-C or SIGTERM checkpoints the
+running variant and ends the run), with the same seed, curriculum
 and batch size. All variants are then evaluated on the same held-out generated frames:
 
 * ``bce``: binary cross-entropy of the whole-frame output against the processed target,
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -32,7 +34,8 @@ import numpy as np
 
 from hdc.model import CONFIGS, ModelConfig
 
-BASE = CONFIGS["physics16"]
+BASE = replace(CONFIGS["physics16"], median_impl="rank8")
+"""The shipped network's layers and features (it is served with the rank8 medians)."""
 VARIANTS: dict[str, ModelConfig] = {
     "physics16": BASE,
     "no_physics": replace(BASE, name="no_physics", n_physics=0),
@@ -48,8 +51,15 @@ BCE_STEPS: tuple[int, ...] = (2, 6, 10, 14, 18)
 OCR_STEPS: tuple[int, ...] = (4, 8, 12)
 
 
+STOP: dict[str, bool] = {"flag": False}
+"""Set by SIGINT/SIGTERM: the running variant checkpoints after its current epoch and the run ends."""
+
+
 def train_variant(run_dir: Path, cfg: ModelConfig, minutes: float, seed: int = 0, epoch: int = 25):
-    """Train (or resume) one variant until ``minutes`` of training time are spent."""
+    """Train (or resume) one variant until ``minutes`` of training time are spent.
+
+    Returns the trainer, or None when stopped early (checkpointed: rerun to resume).
+    """
     from hdc import train
 
     tr = train.Trainer(run_dir, cfg, train.StreamSource(cfg), seed=seed, batch_size=16, curriculum=train.Curriculum())
@@ -59,6 +69,8 @@ def train_variant(run_dir: Path, cfg: ModelConfig, minutes: float, seed: int = 0
         tr.state["seconds"] += time.monotonic() - t0
         tr.end_of_epoch(float(np.mean(losses)))
         tr.checkpoint()
+        if STOP["flag"]:
+            return None
     return tr
 
 
@@ -95,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown variants {unknown}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGINT, lambda *_: STOP.update(flag=True))
+    signal.signal(signal.SIGTERM, lambda *_: STOP.update(flag=True))
     rows = []
     for name in names:
         cfg = VARIANTS[name]
         tr = train_variant(a.run_root / name, cfg, a.minutes)
+        if tr is None:
+            print(f"stopped during {name} (checkpointed); rerun the same command to resume", file=sys.stderr)
+            return 130
         bce = frame_bce(tr.model, cfg, a.per_step)
         ocr = train.ocr_validation(tr.model, cfg, list(OCR_STEPS), a.ocr_per_step, 0, a.run_root / name / "ocr")
         row = {

@@ -152,3 +152,30 @@ def test_huge_image_rejected(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "big.tif", np.zeros((40, 40), np.uint16))
     with pytest.raises(io.ImageReadError, match="too large"):
         io.read_image(tmp_path / "big.tif")
+
+
+def test_median_impl_option_overrides_the_card(folder, tmp_path, small_weights, capsys, monkeypatch):
+    from hdc import features
+
+    seen = []
+    real = features.feature_stack
+
+    def spy(*args, **kw):
+        seen.append(args[5] if len(args) > 5 else kw.get("median_impl", "exact"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(features, "feature_stack", spy)
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(io.list_tiffs(folder)[0], one)
+    base = [one, tmp_path / "o", 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-content-check"]
+    for impl in ("rank8", "exact"):
+        seen.clear()
+        code, err = _run(base + ["--median-impl", impl], capsys)
+        assert code == 0, err
+        assert seen == [impl]
+    seen.clear()
+    assert _run(base, capsys)[0] == 0 and seen == ["exact"]  # the tiny card says exact
+    with pytest.raises(SystemExit) as e:
+        _run(base + ["--median-impl", "fast"], capsys)
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
