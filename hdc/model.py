@@ -83,7 +83,7 @@ CONFIGS: dict[str, ModelConfig] = {
     # ~8x cheaper per pixel than the reference, so it sees far more data per CPU-hour.
     "physics16": ModelConfig(name="physics16", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160),
     # the same with 8-bit rank medians: features fast enough that neither inference nor the
-    # training stream waits on them (not yet trained to the shipped weights' level)
+    # training stream waits on them (the shipped physics16 weights are served with them)
     "physics16_rank8": ModelConfig(
         name="physics16_rank8", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160, median_impl="rank8"
     ),

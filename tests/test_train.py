@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 from dataclasses import replace
 
 import numpy as np
@@ -196,3 +197,31 @@ def test_ablation_variants_change_one_thing_and_run_end_to_end():
     photo = np.random.default_rng(1).uniform(0.6, 0.9, (300, 420)).astype(np.float32)
     out = Deblurrer(method="network", model=build_model(small5), config=small5, content_check=False)(photo, 6)
     assert out.shape == photo.shape and out.dtype == np.uint8
+
+
+def test_ablation_reuses_stored_evaluations_and_stops_cleanly(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from evaluation import ablation
+
+    before = signal.getsignal(signal.SIGINT)
+    calls = []
+    fake_model = SimpleNamespace(count_params=lambda: 123)
+    trained = {"refine6": SimpleNamespace(model=fake_model, state={"batch": 40, "samples": 640, "seconds": 60.0})}
+    monkeypatch.setattr(ablation, "train_variant", lambda run_dir, cfg, minutes: trained.get(cfg.name))
+    monkeypatch.setattr(ablation, "frame_bce", lambda model, cfg, per_step: calls.append("bce") or 0.25)
+    monkeypatch.setattr(
+        train, "ocr_validation", lambda *a, **k: calls.append("ocr") or {s: 50.0 for s in ablation.OCR_STEPS}
+    )
+    argv = [str(tmp_path), "--variants", "refine6", "--per-step", "1", "--ocr-per-step", "1"]
+    (tmp_path / "refine6").mkdir()
+    assert ablation.main(argv) == 0 and calls == ["bce", "ocr"]
+    assert "| refine6 | 123 |" in capsys.readouterr().out
+    assert ablation.main(argv) == 0 and calls == ["bce", "ocr"]  # stored evaluation reused
+    assert ablation.main(argv[:-1] + ["2"]) == 0 and len(calls) == 4  # other settings: evaluated again
+    trained["refine6"].state["batch"] = 41  # trained further: evaluated again
+    assert ablation.main(argv) == 0 and len(calls) == 6
+    assert ablation.main([str(tmp_path), "--variants", "physics16"]) == 130  # stopped (train_variant -> None)
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert ablation.main([str(tmp_path), "--variants", "nope"]) == 2
+    assert signal.getsignal(signal.SIGINT) is before and not ablation.STOP["flag"]  # handlers restored
