@@ -6,7 +6,10 @@ Each variant of the default network is trained from scratch on the generated str
 the same wall-clock budget of training (``--minutes``; resumable: rerunning continues
 each run until its budget is spent, then only evaluates; Ctrl-C or SIGTERM checkpoints the
 running variant and ends the run), with the same seed, curriculum
-and batch size. All variants are then evaluated on the same held-out generated frames:
+and batch size. All variants are then evaluated on the same held-out generated frames,
+after their BatchNorm statistics are recomputed for the final weights (``--precise-bn``
+batches; early in training the moving averages lag so much that one evaluation of the raw
+checkpoint is a lottery), plus the mean training loss of the last 4 epochs:
 
 * ``bce``: binary cross-entropy of the whole-frame output against the processed target,
   mean over ``--per-step`` frames at each of the steps 2, 6, 10, 14, 18 (pixel level,
@@ -96,6 +99,15 @@ def frame_bce(model, cfg: ModelConfig, per_step: int, seed: int = 0) -> float:
     return float(np.mean(losses))
 
 
+def last_train_loss(log_csv: Path, epochs: int = 4) -> float:
+    """Mean training loss of the last ``epochs`` logged epochs (a steadier signal than one evaluation)."""
+    import csv
+
+    with open(log_csv, newline="") as fh:
+        losses = [float(r["loss"]) for r in csv.DictReader(fh) if r.get("loss")]
+    return float(np.mean(losses[-epochs:])) if losses else float("nan")
+
+
 def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m evaluation.ablation", description=__doc__.split("\n\n")[0])
@@ -104,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--per-step", type=int, default=4, help="frames per step for the BCE")
     p.add_argument("--ocr-per-step", type=int, default=4)
+    p.add_argument(
+        "--precise-bn", type=int, default=64, help="batches for the BatchNorm statistics before evaluating (0: off)"
+    )
     a = p.parse_args(argv)
     names = [v.strip() for v in a.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
@@ -133,11 +148,13 @@ def _run(a: argparse.Namespace, names: list[str]) -> int:
         stored = a.run_root / name / "ablation.json"
         if stored.is_file():
             row = json.loads(stored.read_text())
-            settings = (row.get("per_step", a.per_step), row.get("ocr_per_step", a.ocr_per_step))
-            if settings == (a.per_step, a.ocr_per_step) and row["batches"] == tr.state["batch"]:
+            settings = (row.get("per_step"), row.get("ocr_per_step"), row.get("precise_bn"))
+            if settings == (a.per_step, a.ocr_per_step, a.precise_bn) and row["batches"] == tr.state["batch"]:
                 rows.append(row)
                 print(f"{name}: stored evaluation reused ({stored})", file=sys.stderr, flush=True)
                 continue
+        if a.precise_bn:  # evaluate the final weights, not the lagging BN averages (not saved)
+            train.recalibrate_batchnorm(tr.model, tr.source, cfg, batches=a.precise_bn)
         bce = frame_bce(tr.model, cfg, a.per_step)
         ocr = train.ocr_validation(tr.model, cfg, list(OCR_STEPS), a.ocr_per_step, 0, a.run_root / name / "ocr")
         row = {
@@ -146,23 +163,25 @@ def _run(a: argparse.Namespace, names: list[str]) -> int:
             "batches": tr.state["batch"],
             "crops_per_s": tr.state["samples"] / max(tr.state["seconds"], 1e-9),
             "loss_px_per_s": tr.state["samples"] * cfg.output_size(cfg.crop) ** 2 / max(tr.state["seconds"], 1e-9),
+            "train_loss": last_train_loss(a.run_root / name / "log.csv"),
             "bce": bce,
             "ocr": {str(k): v for k, v in ocr.items()},
             "train_seconds": tr.state["seconds"],
             "per_step": a.per_step,
             "ocr_per_step": a.ocr_per_step,
+            "precise_bn": a.precise_bn,
         }
         stored.write_text(json.dumps(row, indent=1))
         rows.append(row)
         print(f"{name}: {row['batches']} batches, bce {bce:.4f}, ocr {ocr}", file=sys.stderr, flush=True)
     heads = " | ".join(f"OCR {s}" for s in OCR_STEPS)
-    print(f"\n| variant | params | crops/s | loss px/s | batches | frame BCE | {heads} |")
-    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(OCR_STEPS))
+    print(f"\n| variant | params | crops/s | loss px/s | batches | train loss | frame BCE | {heads} |")
+    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(OCR_STEPS))
     for r in rows:
         ocr = " | ".join(f"{r['ocr'][str(s)]:.1f}" for s in OCR_STEPS)
         print(
             f"| {r['variant']} | {r['params']:,} | {r['crops_per_s']:.1f} | {r['loss_px_per_s']:,.0f} | "
-            f"{r['batches']} | {r['bce']:.4f} | {ocr} |"
+            f"{r['batches']} | {r['train_loss']:.4f} | {r['bce']:.4f} | {ocr} |"
         )
     print(f"\n{a.minutes:g} training minutes per variant, same seed and curriculum; BCE steps {BCE_STEPS}.")
     return 0

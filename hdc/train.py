@@ -240,6 +240,35 @@ def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_s
     return np.concatenate(xs), np.concatenate(ss), np.concatenate(ys)
 
 
+def recalibrate_batchnorm(
+    model, source, cfg: ModelConfig, batches: int = 64, batch_size: int = 16, seed: int = 0, max_step: int = 19
+) -> int:
+    """Precise BatchNorm: set every BN layer's moving mean/variance to the average of its
+    batch statistics over ``batches`` fresh training batches (steps 0..max_step uniformly).
+
+    During training the moving averages trail weights that change fast at these learning
+    rates, so the inference-mode network differs from the one the loss saw and validation
+    loss jumps from epoch to epoch; recomputing the statistics for the final weights
+    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm", "precise BN") removes that
+    lag. Only the BN statistics change. Returns the number of BN layers.
+    """
+    import keras
+
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in bns]
+    uniform = Curriculum(start_max=max_step, max_step=max_step, hard_weight=0.0)
+    try:
+        for k in range(batches):
+            for layer in bns:  # moving = running mean of the k+1 batch statistics
+                layer.momentum = k / (k + 1)
+            x, s, _ = make_batch(source, cfg, uniform, seed, 10**7 + k, batch_size)
+            model([x, s], training=True)
+    finally:
+        for layer, m in zip(bns, momenta):
+            layer.momentum = m
+    return len(bns)
+
+
 # ----------------------------------------------------------------------------- OCR validation
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import signal
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from hdc import train
 from hdc.model import CONFIGS
@@ -207,21 +209,46 @@ def test_ablation_reuses_stored_evaluations_and_stops_cleanly(tmp_path, monkeypa
     before = signal.getsignal(signal.SIGINT)
     calls = []
     fake_model = SimpleNamespace(count_params=lambda: 123)
-    trained = {"refine6": SimpleNamespace(model=fake_model, state={"batch": 40, "samples": 640, "seconds": 60.0})}
+    state = {"batch": 40, "samples": 640, "seconds": 60.0}
+    trained = {"refine6": SimpleNamespace(model=fake_model, state=state, source=None)}
     monkeypatch.setattr(ablation, "train_variant", lambda run_dir, cfg, minutes: trained.get(cfg.name))
+    monkeypatch.setattr(train, "recalibrate_batchnorm", lambda *a, **k: calls.append("bn"))
     monkeypatch.setattr(ablation, "frame_bce", lambda model, cfg, per_step: calls.append("bce") or 0.25)
     monkeypatch.setattr(
         train, "ocr_validation", lambda *a, **k: calls.append("ocr") or {s: 50.0 for s in ablation.OCR_STEPS}
     )
     argv = [str(tmp_path), "--variants", "refine6", "--per-step", "1", "--ocr-per-step", "1"]
     (tmp_path / "refine6").mkdir()
-    assert ablation.main(argv) == 0 and calls == ["bce", "ocr"]
-    assert "| refine6 | 123 |" in capsys.readouterr().out
-    assert ablation.main(argv) == 0 and calls == ["bce", "ocr"]  # stored evaluation reused
-    assert ablation.main(argv[:-1] + ["2"]) == 0 and len(calls) == 4  # other settings: evaluated again
-    trained["refine6"].state["batch"] = 41  # trained further: evaluated again
-    assert ablation.main(argv) == 0 and len(calls) == 6
+    log = "batch,loss\n" + "".join(f"{25 * i},{x}\n" for i, x in enumerate([0.9, 0.5, 0.4, 0.3, 0.2], 1))
+    (tmp_path / "refine6" / "log.csv").write_text(log)
+    assert ablation.main(argv) == 0 and calls == ["bn", "bce", "ocr"]
+    assert "| refine6 | 123 | 10.7 |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "refine6" / "ablation.json").read_text())["train_loss"] == pytest.approx(0.35)
+    assert ablation.main(argv) == 0 and len(calls) == 3  # stored evaluation reused
+    assert ablation.main(argv + ["--precise-bn", "0"]) == 0 and calls[3:] == ["bce", "ocr"]  # other settings
+    state["batch"] = 41  # trained further: evaluated again
+    assert ablation.main(argv) == 0 and len(calls) == 8
     assert ablation.main([str(tmp_path), "--variants", "physics16"]) == 130  # stopped (train_variant -> None)
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert ablation.main([str(tmp_path), "--variants", "nope"]) == 2
     assert signal.getsignal(signal.SIGINT) is before and not ablation.STOP["flag"]  # handlers restored
+
+
+def test_precise_batchnorm_sets_population_statistics_only(tmp_path):
+    import keras
+
+    tr = _trainer(tmp_path)
+    tr.train_batches(5)
+    model = tr.model
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    bn = model.get_layer("pre_bn0")
+    momentum = bn.momentum
+    uniform = train.Curriculum(start_max=19, max_step=19, hard_weight=0.0)
+    batches = [train.make_batch(tr.source, TINY, uniform, 7, 10**7 + k, 4) for k in range(3)]
+    assert train.recalibrate_batchnorm(model, tr.source, TINY, batches=3, batch_size=4, seed=7) == 6
+    # the moving mean of the first BN is the mean of its per-batch input means
+    first = keras.Model(model.inputs, model.get_layer("pre_conv0").output)
+    expect = np.mean([np.asarray(first([x, s])).mean(axis=(0, 1, 2)) for x, s, _ in batches], axis=0)
+    assert np.allclose(np.asarray(bn.moving_mean), expect, atol=1e-5)
+    assert bn.momentum == momentum
+    assert all(np.array_equal(w.numpy(), v) for w, v in zip(model.trainable_weights, weights))
