@@ -411,6 +411,22 @@ class Trainer:
             self.state["samples"] += len(x)
         return losses
 
+    def final_model(self, bn_batches: int):
+        """A copy of the current network with precise BatchNorm statistics
+        (:func:`recalibrate_batchnorm` over ``bn_batches`` batches; 0: a plain copy).
+
+        Used for OCR validation and export; the training model and its checkpoint keep
+        the moving averages, so resuming stays exact.
+        """
+        from hdc.model import build_model
+
+        m = build_model(self.cfg)
+        m.set_weights(self.model.get_weights())
+        if bn_batches:
+            top = self.curriculum.max_step
+            recalibrate_batchnorm(m, self.source, self.cfg, bn_batches, self.batch_size, self.seed, top)
+        return m
+
     def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
         """Validation, plateau learning-rate schedule, logging.
 
@@ -448,8 +464,11 @@ class Trainer:
         self.last_val = vl
 
 
-def export(trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: str) -> None:
-    """Write shippable weights + model card."""
+def export(
+    trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: str, model=None, precise_bn: int = 0
+) -> None:
+    """Write shippable weights + model card: ``model`` (default: the training model), whose
+    BatchNorm statistics came from ``precise_bn`` batches (0: the training moving averages)."""
     import keras
 
     from hdc import calibration as hcal
@@ -473,13 +492,14 @@ def export(trainer: Trainer, stem: Path, ocr: dict[int, float] | None, machine: 
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
         "val_loss": getattr(trainer, "last_val", None),
         "validation_ocr_per_step": ocr,
+        "precise_bn_batches": precise_bn,
         "commit": _git_commit(),
     }
     if getattr(trainer, "init", None):
         card["initialized_from"] = trainer.init
     if cal is not None:
         card["calibration"] = cal.to_json()
-    hmodel.save(trainer.model, trainer.cfg, stem, card)
+    hmodel.save(model if model is not None else trainer.model, trainer.cfg, stem, card)
 
 
 def _git_commit() -> str | None:
@@ -560,6 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18")
     p.add_argument("--ocr-per-step", type=int, default=3)
     p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16)")
+    p.add_argument(
+        "--precise-bn",
+        type=int,
+        default=64,
+        help="batches for recomputing the BatchNorm statistics of validated/exported weights (0: off)",
+    )
     p.add_argument("--no-jit", action="store_true")
     p.add_argument(
         "--augment",
@@ -629,13 +655,14 @@ def main(argv: list[str] | None = None) -> int:
         epochs_done += 1
         ocr = None
         if a.ocr_every and epochs_done % a.ocr_every == 0:
-            ocr = ocr_validation(tr.model, cfg, ocr_steps, a.ocr_per_step, a.seed, a.run_dir / "ocr")
+            final = tr.final_model(a.precise_bn)
+            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, a.seed, a.run_dir / "ocr")
             mean = float(np.mean(list(ocr.values())))
             if tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]:
                 tr.state["best_ocr"] = mean
-                export(tr, a.run_dir / "best", ocr, machine)
+                export(tr, a.run_dir / "best", ocr, machine, final, a.precise_bn)
                 if a.export:
-                    export(tr, a.export, ocr, machine)
+                    export(tr, a.export, ocr, machine, final, a.precise_bn)
             (a.run_dir / "ocr_history.jsonl").open("a").write(
                 json.dumps({"batch": tr.state["batch"], "ocr": ocr}) + "\n"
             )
@@ -650,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             tr.checkpoint()
             last_ckpt = time.monotonic()
     tr.checkpoint()
-    export(tr, a.run_dir / "last", None, machine)
+    export(tr, a.run_dir / "last", None, machine, tr.final_model(a.precise_bn), a.precise_bn)
     bar.close()
     print(
         f"stopped at batch {tr.state['batch']} ({tr.state['samples']} crops, {tr.state['seconds'] / 3600:.2f} h "

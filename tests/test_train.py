@@ -114,13 +114,27 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     previous = calibration.active()
     try:
         args = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--init", str(init), "--max-batches", "4"]
-        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--no-jit"]
+        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--no-jit", "--precise-bn", "2"]
         assert train.main([*args, "--calibration", str(tmp_path / "cal.json")]) == 0
         assert calibration.active().radius(4) == 32.0
     finally:
         calibration.activate(previous)
     card = json.loads((tmp_path / "run" / "last.json").read_text())
     assert card["initialized_from"] == str(init) and card["config"]["name"] == "tiny"
+    assert card["precise_bn_batches"] == 2
+    # the same run without precise BN: identical trained weights, only the BN statistics differ
+    from hdc.model import load
+
+    plain_args = [str(tmp_path / "plain"), *args[1:-1], "0", "--calibration", str(tmp_path / "cal.json")]
+    try:
+        assert train.main(plain_args) == 0
+    finally:
+        calibration.activate(previous)
+    precise, plain = load(tmp_path / "run" / "last")[0], load(tmp_path / "plain" / "last")[0]
+    assert all(np.array_equal(a, b) for a, b in zip(precise.trainable_weights, plain.trainable_weights))
+    moving = [(a, b) for a, b in zip(precise.non_trainable_weights, plain.non_trainable_weights)]
+    assert moving and not all(np.allclose(a, b) for a, b in moving)
+    assert json.loads((tmp_path / "plain" / "last.json").read_text())["precise_bn_batches"] == 0
     assert "30% generated" in card["trained_on"] and card["batches"] == 4
     assert card["calibration"]["steps"]["4"]["radius"] == 32.0
     state = json.loads((tmp_path / "run" / "state.json").read_text())
