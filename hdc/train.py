@@ -241,10 +241,18 @@ def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_s
 
 
 def recalibrate_batchnorm(
-    model, source, cfg: ModelConfig, batches: int = 64, batch_size: int = 16, seed: int = 0, max_step: int = 19
+    model,
+    source,
+    cfg: ModelConfig,
+    batches: int = 64,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_step: int = 19,
+    hard_weight: float = 0.0,
 ) -> int:
     """Precise BatchNorm: set every BN layer's moving mean/variance to the average of its
-    batch statistics over ``batches`` fresh training batches (steps 0..max_step uniformly).
+    batch statistics over ``batches`` fresh training batches (steps 0..max_step, drawn
+    like the curriculum does with ``hard_weight``; 0 = uniformly).
 
     During training the moving averages trail weights that change fast at these learning
     rates, so the inference-mode network differs from the one the loss saw and validation
@@ -256,12 +264,12 @@ def recalibrate_batchnorm(
 
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in bns]
-    uniform = Curriculum(start_max=max_step, max_step=max_step, hard_weight=0.0)
+    steps = Curriculum(start_max=max_step, max_step=max_step, hard_weight=hard_weight)
     try:
         for k in range(batches):
             for layer in bns:  # moving = running mean of the k+1 batch statistics
                 layer.momentum = k / (k + 1)
-            x, s, _ = make_batch(source, cfg, uniform, seed, 10**7 + k, batch_size)
+            x, s, _ = make_batch(source, cfg, steps, seed, 10**7 + k, batch_size)
             model([x, s], training=True)
     finally:
         for layer, m in zip(bns, momenta):
@@ -413,7 +421,8 @@ class Trainer:
 
     def final_model(self, bn_batches: int):
         """A copy of the current network with precise BatchNorm statistics
-        (:func:`recalibrate_batchnorm` over ``bn_batches`` batches; 0: a plain copy).
+        (:func:`recalibrate_batchnorm` over ``bn_batches`` batches of the steps admitted so
+        far, drawn as the curriculum draws them; 0: a plain copy).
 
         Used for OCR validation and export; the training model and its checkpoint keep
         the moving averages, so resuming stays exact.
@@ -423,8 +432,8 @@ class Trainer:
         m = build_model(self.cfg)
         m.set_weights(self.model.get_weights())
         if bn_batches:
-            top = self.curriculum.max_step
-            recalibrate_batchnorm(m, self.source, self.cfg, bn_batches, self.batch_size, self.seed, top)
+            top, hard = self.curriculum.allowed(self.state["batch"]), self.curriculum.hard_weight
+            recalibrate_batchnorm(m, self.source, self.cfg, bn_batches, self.batch_size, self.seed, top, hard)
         return m
 
     def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
