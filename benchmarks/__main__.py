@@ -53,7 +53,7 @@ def _sample_pair(tmp: Path, step: int = 8) -> tuple[Path, Path]:
 def bench_generator(repeats: int) -> list[tuple[str, str, str]]:
     from hdc import io, synth, train
     from hdc.forward import ForwardModel
-    from hdc.model import CONFIGS
+    from hdc.model import CONFIGS, ModelConfig
 
     rows = []
     scene = np.full(io.IMAGE_SHAPE, 0.8, np.float32)
@@ -67,26 +67,18 @@ def bench_generator(repeats: int) -> list[tuple[str, str, str]]:
     rows.append(
         ("full-res pair, step 19, randomized camera, 2 TIFFs written", f"{t_pair:.3f} s", f"{t_pair / t_base:.2f}")
     )
-    cfg = CONFIGS["reference"]
-    src = train.StreamSource(cfg)
     rng = np.random.default_rng(0)
+    for impl, suffix in (("exact", ""), ("rank8", ", rank8 medians")):
+        cfg = replace(CONFIGS["reference"], median_impl=impl)
+        src = train.StreamSource(cfg)
 
-    def crops() -> None:
-        f, t = src.pair(int(rng.integers(20)), rng)
-        train.grid_crops(f, t, cfg, rng)
+        def crops(src: train.StreamSource = src, cfg: ModelConfig = cfg) -> None:
+            f, t = src.pair(int(rng.integers(20)), rng)
+            train.grid_crops(f, t, cfg, rng)
 
-    t_img = timeit(crops, repeats)
-    rows.append(("streamed 1:7 pair -> 15 crops of 110x110", f"{15 / t_img:.0f} crops/s", f"{t_img / t_base:.2f}"))
-    fast = replace(cfg, median_impl="rank8")
-    src8 = train.StreamSource(fast)
-
-    def crops8() -> None:
-        f, t = src8.pair(int(rng.integers(20)), rng)
-        train.grid_crops(f, t, fast, rng)
-
-    t_img8 = timeit(crops8, repeats)
-    label = "streamed 1:7 pair -> 15 crops of 110x110, rank8 medians"
-    rows.append((label, f"{15 / t_img8:.0f} crops/s", f"{t_img8 / t_base:.2f}"))
+        t_img = timeit(crops, repeats)
+        label = f"streamed 1:7 pair -> 15 crops of 110x110{suffix}"
+        rows.append((label, f"{15 / t_img:.0f} crops/s", f"{t_img / t_base:.2f}"))
     return rows
 
 

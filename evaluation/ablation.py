@@ -109,7 +109,6 @@ def last_train_loss(log_csv: Path, epochs: int = 4) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     p = argparse.ArgumentParser(prog="python -m evaluation.ablation", description=__doc__.split("\n\n")[0])
     p.add_argument("run_root", type=Path, help="folder for one run per variant (resumable)")
     p.add_argument("--minutes", type=float, default=8.0, help="training minutes per variant")

@@ -54,8 +54,9 @@ def compare(a: dict, b: dict, boot: int = 2000) -> list[dict]:
         sb = np.array([b[k] for k in keys], float)
         d = sb - sa
         lo, hi = paired_ci(d, boot, seed=step)
-        row = {"step": step, "n": len(keys), "a": sa.mean(), "b": sb.mean(), "diff": d.mean()}
-        rows.append(row | {"lo": lo, "hi": hi})
+        rows.append(
+            {"step": step, "n": len(keys), "a": sa.mean(), "b": sb.mean(), "diff": d.mean(), "lo": lo, "hi": hi}
+        )
     return rows
 
 
