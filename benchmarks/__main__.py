@@ -145,7 +145,7 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             t_norm = timeit(lambda: pipeline.normalized_small(img, cfg.factor), repeats)
             norm = pipeline.normalized_small(img, cfg.factor)
             t_feat = timeit(
-                lambda: features.feature_stack(norm, 8, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl),
+                lambda: features.config_features(norm, 8, cfg),
                 repeats,
             )
             t_net = timeit(lambda: deb.restore_small(norm, 8), repeats) - t_feat

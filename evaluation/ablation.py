@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdc.model import CONFIGS, ModelConfig
+from hdc.config import CONFIGS, ModelConfig
 
 BASE = replace(CONFIGS["physics16"], median_impl="rank8")
 """The shipped network's layers and features (it is served with the rank8 medians)."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import downscale_local_mean
 
 from hdc.forward import disk_psf, nominal_radius
+
+if TYPE_CHECKING:
+    from hdc.config import ModelConfig
 
 DEFAULT_FACTOR: int = 7
 MEDIAN_WIDTHS: tuple[int, ...] = (3, 5, 7, 9)
@@ -160,3 +164,9 @@ def feature_stack(
             raise ValueError("physics channels need the blur step")
         chans += physics_channels(normalized, step, factor, n_physics)
     return np.stack(chans, axis=-1).astype(np.float32)
+
+
+def config_features(normalized: np.ndarray, step: int | None, cfg: ModelConfig) -> np.ndarray:
+    """The input features a network configuration was trained on (:func:`feature_stack`
+    with ``cfg``'s median widths and implementation, physics channels and scale)."""
+    return feature_stack(normalized, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)

@@ -18,76 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and input definition of a network (saved next to its weights).
-
-    ``factor`` (working scale 1:factor), ``median_widths`` and ``n_physics`` (Wiener
-    channels) define the input features, so a weights file always comes with the
-    preprocessing it was trained on.
-    """
-
-    name: str = "reference"
-    dim: int = 32
-    subdim: int = 32
-    n_pre: int = 4
-    n_refinements: int = 12
-    shared_width: int = 5
-    factor: int = 7
-    median_widths: tuple[int, ...] = (3, 5, 7, 9)
-    n_physics: int = 0
-    step_scale: float = 1.0
-    """The step input is ``step * step_scale`` (reference: the raw step number)."""
-    crop: int = 110
-    """Training crop size (input pixels)."""
-    median_impl: str = "exact"
-    """How the median channels are computed (``features.MEDIAN_IMPLS``); "rank8" is ~2x faster."""
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def in_channels(self) -> int:
-        return 1 + len(self.median_widths) + self.n_physics
-
-    @property
-    def margin(self) -> int:
-        """Pixels lost on each side by the valid convolutions."""
-        return (self.n_pre + 1) + self.n_refinements * ((self.shared_width - 1) // 2)
-
-    def output_size(self, input_size: int) -> int:
-        return input_size - 2 * self.margin
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["median_widths"] = list(self.median_widths)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        if "median_widths" in kw:
-            kw["median_widths"] = tuple(kw["median_widths"])
-        return cls(**kw)
-
-
-CONFIGS: dict[str, ModelConfig] = {
-    "reference": ModelConfig(),
-    # 16-channel refinement network with one Wiener physics channel and 1:7 scale:
-    # ~8x cheaper per pixel than the reference, so it sees far more data per CPU-hour.
-    "physics16": ModelConfig(name="physics16", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160),
-    # the same with 8-bit rank medians: features fast enough that neither inference nor the
-    # training stream waits on them (the shipped physics16 weights are served with them)
-    "physics16_rank8": ModelConfig(
-        name="physics16_rank8", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160, median_impl="rank8"
-    ),
-}
+from hdc.config import CONFIGS, ModelConfig  # noqa: F401  (re-exported: the public names)
 
 
 def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:

@@ -189,7 +189,7 @@ class Deblurrer:
         import keras
 
         cfg = self.config
-        feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)
+        feats = features.config_features(norm, step, cfg)
         step_arr = np.full((1, 1), float(step), np.float32)
 
         def predict(batch: np.ndarray) -> np.ndarray:

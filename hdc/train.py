@@ -38,7 +38,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from hdc import background, features, io, synth, targets  # noqa: E402
-from hdc.model import CONFIGS, ModelConfig  # noqa: E402
+from hdc.config import CONFIGS, ModelConfig  # noqa: E402
 from hdc.pipeline import TTA_FLIPS  # noqa: E402
 
 LEARNING_RATE = 10**-2.5
@@ -55,7 +55,7 @@ def prepare_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W)."""
     norm = background.normalize(blurred_small)[0]
-    feats = features.feature_stack(norm, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)
+    feats = features.config_features(norm, step, cfg)
     target = targets.process_target(sharp_small)
     return feats, target
 
@@ -222,6 +222,75 @@ def make_batch(
     return (np.concatenate(xs)[:batch_size], np.concatenate(ss)[:batch_size], np.concatenate(ys)[:batch_size])
 
 
+_WORKER: dict = {}
+
+
+def _init_worker(source, cfg: ModelConfig, seed: int, batch_size: int, calibration) -> None:
+    from hdc import calibration as hcal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which stops us
+    hcal.activate(calibration)  # a spawned process starts with the built-in table
+    _WORKER.update(source=source, cfg=cfg, seed=seed, batch_size=batch_size)
+
+
+def _worker_batch(curriculum: Curriculum, index: int):
+    w = _WORKER
+    return make_batch(w["source"], w["cfg"], curriculum, w["seed"], index, w["batch_size"])
+
+
+class BatchStream:
+    """Training batches, made by ``workers`` processes ahead of the trainer (1: inline).
+
+    Every batch is a pure function of (seed, curriculum, index), so the parallel stream
+    returns exactly the batches :func:`make_batch` would, in the same order, and resuming
+    stays exact. Workers are spawned (not forked: the parent may hold an accelerator
+    backend's threads) and import no deep-learning backend; at most ``2 * workers``
+    batches are in flight, so memory stays flat. Used where data, not arithmetic, limits
+    training (an accelerator next to many CPU cores).
+    """
+
+    def __init__(self, source, cfg: ModelConfig, seed: int, batch_size: int, workers: int = 1):
+        self.source, self.cfg, self.seed, self.batch_size = source, cfg, seed, batch_size
+        self.workers = max(int(workers), 1)
+        self._pool = None
+        self._pending: list = []  # [(curriculum, index, future)] in submission order
+        self._next: tuple | None = None
+
+    def _start(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from hdc import calibration as hcal
+
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.source, self.cfg, self.seed, self.batch_size, hcal.active()),
+        )
+
+    def get(self, curriculum: Curriculum, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batch ``index`` of ``curriculum``; queues the following ones."""
+        if self.workers == 1:
+            return make_batch(self.source, self.cfg, curriculum, self.seed, index, self.batch_size)
+        if self._pool is None:
+            self._start()
+        if not self._pending or self._pending[0][:2] != (curriculum, index):
+            for *_, fut in self._pending:  # a jump (another curriculum or index): restart the queue
+                fut.cancel()
+            self._pending, self._next = [], (curriculum, index)
+        while len(self._pending) < 2 * self.workers:
+            cur, i = self._next
+            self._pending.append((cur, i, self._pool.submit(_worker_batch, cur, i)))
+            self._next = (cur, i + 1)
+        return self._pending.pop(0)[2].result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._pending = None, []
+
+
 def validation_batches(source, cfg: ModelConfig, seed: int, n_images: int, max_step: int):
     """Fixed validation crops: held-out images (folder) or a separate seed (stream)."""
     rng = np.random.default_rng([seed, 10**6])
@@ -249,6 +318,7 @@ def recalibrate_batchnorm(
     seed: int = 0,
     max_step: int = 19,
     hard_weight: float = 0.0,
+    stream: BatchStream | None = None,
 ) -> int:
     """Precise BatchNorm: set every BN layer's moving mean/variance to the average of its
     batch statistics over ``batches`` fresh training batches (steps 0..max_step, drawn
@@ -258,7 +328,8 @@ def recalibrate_batchnorm(
     rates, so the inference-mode network differs from the one the loss saw and validation
     loss jumps from epoch to epoch; recomputing the statistics for the final weights
     (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm", "precise BN") removes that
-    lag. Only the BN statistics change. Returns the number of BN layers.
+    lag. Only the BN statistics change. Returns the number of BN layers. With
+    ``stream``, the batches are made by its workers (its seed and batch size apply).
     """
     import keras
 
@@ -269,7 +340,10 @@ def recalibrate_batchnorm(
         for k in range(batches):
             for layer in bns:  # moving = running mean of the k+1 batch statistics
                 layer.momentum = k / (k + 1)
-            x, s, _ = make_batch(source, cfg, steps, seed, 10**7 + k, batch_size)
+            if stream is not None:
+                x, s, _ = stream.get(steps, 10**7 + k)
+            else:
+                x, s, _ = make_batch(source, cfg, steps, seed, 10**7 + k, batch_size)
             model([x, s], training=True)
     finally:
         for layer, m in zip(bns, momenta):
@@ -328,6 +402,7 @@ class Trainer:
         val_images: int = 20,
         patience: int = 6,
         lr: float = LEARNING_RATE,
+        workers: int = 1,
     ):
         import keras
 
@@ -335,6 +410,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg, self.source, self.seed, self.batch_size = cfg, source, seed, batch_size
         self.curriculum = curriculum or Curriculum()
+        self.stream = BatchStream(source, cfg, seed, batch_size, workers)
         self.patience = patience
         self.state = {
             "batch": 0,
@@ -407,12 +483,15 @@ class Trainer:
             x, s, y = x[keep], s[keep], y[keep]
         return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
 
-    def train_batches(self, n: int) -> list[float]:
-        """Train ``n`` batches starting at the current index; returns the losses."""
+    def train_batches(self, n: int, deadline: float | None = None) -> list[float]:
+        """Train ``n`` batches starting at the current index (fewer when ``time.monotonic()``
+        passes ``deadline``, after at least one); returns the losses."""
         losses = []
         for _ in range(n):
+            if losses and deadline is not None and time.monotonic() > deadline:
+                break
             i = self.state["batch"]
-            x, s, y = make_batch(self.source, self.cfg, self.curriculum, self.seed, i, self.batch_size)
+            x, s, y = self.stream.get(self.curriculum, i)
             loss = self.model.train_on_batch([x, s], y)
             losses.append(float(loss if np.ndim(loss) == 0 else loss[0]))
             self.state["batch"] = i + 1
@@ -433,8 +512,14 @@ class Trainer:
         m.set_weights(self.model.get_weights())
         if bn_batches:
             top, hard = self.curriculum.allowed(self.state["batch"]), self.curriculum.hard_weight
-            recalibrate_batchnorm(m, self.source, self.cfg, bn_batches, self.batch_size, self.seed, top, hard)
+            recalibrate_batchnorm(
+                m, self.source, self.cfg, bn_batches, self.batch_size, self.seed, top, hard, stream=self.stream
+            )
         return m
+
+    def close(self) -> None:
+        """Stop the batch workers (if any)."""
+        self.stream.close()
 
     def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
         """Validation, plateau learning-rate schedule, logging.
@@ -597,6 +682,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-jit", action="store_true")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes making training batches ahead of the trainer (same batches as 1; for accelerators)",
+    )
+    p.add_argument(
         "--augment",
         action="store_true",
         help="generated pairs: symbols, small rotations, random flips (a run keeps the setting it started with)",
@@ -634,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
     cur = Curriculum(start, a.max_step, a.ramp)
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
-    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr)
+    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
     tr.state["augment"] = augment
     if init is not None and tr.state["batch"] == 0:
         try:
@@ -658,9 +749,9 @@ def main(argv: list[str] | None = None) -> int:
             break
         n = a.epoch if a.max_batches is None else min(a.epoch, a.max_batches - tr.state["batch"])
         t0 = time.monotonic()
-        losses = tr.train_batches(n)
+        losses = tr.train_batches(n, deadline=t_end)
         tr.state["seconds"] += time.monotonic() - t0
-        bar.update(n)
+        bar.update(len(losses))
         epochs_done += 1
         ocr = None
         if a.ocr_every and epochs_done % a.ocr_every == 0:
@@ -688,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.checkpoint()
     export(tr, a.run_dir / "last", None, machine, tr.final_model(a.precise_bn), a.precise_bn)
     bar.close()
+    tr.close()
     print(
         f"stopped at batch {tr.state['batch']} ({tr.state['samples']} crops, {tr.state['seconds'] / 3600:.2f} h "
         f"training); val loss {getattr(tr, 'last_val', float('nan')):.4f}; best OCR {tr.state['best_ocr']}; "

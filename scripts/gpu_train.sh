@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Train on an accelerator machine for a fixed number of minutes: two runs side by side,
+#   ft16 - the shipped physics16 weights fine-tuned on all 20 steps (rank8 features), and
+#   p24  - the 24-channel physics24 config from scratch (curriculum from steps 0-9),
+# each with 7 processes making batches (a small network on a GPU waits on data, not math).
+# The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
+# machines may lack TensorFlow). Run folders are packed into OUT_DIR/runs.tgz every minute
+# and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
+#
+# Usage: bash scripts/gpu_train.sh OUT_DIR MINUTES [WHEELS_DIR] [FONTS_DIR]
+#   (BATCH and WORKERS in the environment override the batch size 64 and 7 workers)
+#   WHEELS_DIR: wheels to install first (e.g. Keras and its pure-Python needs)
+#   FONTS_DIR:  TrueType files for the generator (LiberationSerif-Regular, DejaVuSans)
+set -uo pipefail
+out=$1
+minutes=$2
+wheels=${3:-}
+fonts=${4:-}
+mkdir -p "$out"
+runs=$(mktemp -d)
+if [ -n "$wheels" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site "$wheels"/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+if [ -n "$fonts" ]; then
+    mkdir -p "$HOME/.fonts" && cp "$fonts"/*.ttf "$HOME/.fonts/"
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 # two trainers share the card
+(nvidia-smi -L || true) | tee "$out/device.txt"
+
+smoke='
+import numpy as np
+from hdc.model import build_model
+from hdc.pipeline import describe_device
+m = build_model("physics16")
+m.compile(optimizer="adam", loss="binary_crossentropy")
+x = np.random.rand(2, 160, 160, 6).astype("float32")
+y = np.random.rand(2, 102, 102, 1).astype("float32")
+print(float(m.train_on_batch([x, np.ones((2, 1), "float32")], y)), describe_device())
+'
+export KERAS_BACKEND=jax
+if ! timeout 180 python3 -c "$smoke" >>"$out/device.txt" 2>&1; then
+    export KERAS_BACKEND=torch
+    timeout 180 python3 -c "$smoke" >>"$out/device.txt" 2>&1 || exit 1
+fi
+echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
+
+hours=$(python3 -c "print($minutes / 60)")
+common=(--batch-size "${BATCH:-64}" --workers "${WORKERS:-7}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
+python3 -m hdc.train "$runs/ft16" --init weights/physics16 --config physics16_rank8 --lr 1e-3 \
+    "${common[@]}" >"$out/ft16.log" 2>&1 &
+a=$!
+python3 -m hdc.train "$runs/p24" --config physics24 --ramp 150 "${common[@]}" >"$out/p24.log" 2>&1 &
+b=$!
+pack() { tar czf "$out/.runs.tgz" -C "$runs" . && mv "$out/.runs.tgz" "$out/runs.tgz"; }
+(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 30 >"$out/gpu_util.csv" 2>/dev/null &)
+n=0
+while kill -0 $a 2>/dev/null || kill -0 $b 2>/dev/null; do
+    sleep 5
+    n=$((n + 1))
+    if [ $((n % 12)) -eq 0 ]; then pack; fi
+done
+wait $a
+ra=$?
+wait $b
+rb=$?
+pack
+tail -c 400 "$out/ft16.log" "$out/p24.log"
+echo "exit codes: ft16 $ra, p24 $rb"
