@@ -580,7 +580,8 @@ def export(
         "batches": trainer.state["batch"],
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
-        "machine": machine,
+        # every machine that trained batches of this run (a run may move between machines)
+        "machine": "; ".join(trainer.state.get("machines") or [f"{machine}, Keras backend {keras.backend.backend()}"]),
         "keras_backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
@@ -619,18 +620,26 @@ def machine_description() -> str:
     return f"{platform.node() or 'host'}: {os.cpu_count()} CPU cores, {describe_device()}"
 
 
-def run_setting(run_dir: Path, key: str, requested: bool) -> bool:
-    """A data setting a run started with (runs from before the setting existed: False).
+_UNSET = object()
 
-    Resuming must replay the same batches, so a run keeps its setting; asking for another
-    one prints a note and is ignored.
+
+def run_setting(run_dir: Path, key: str, requested, missing=_UNSET):
+    """A setting a run started with: the value in its state.json, else ``requested``.
+
+    Resuming must replay the same batches, so a run keeps its data and curriculum settings;
+    asking for another one prints a note and is ignored. ``missing``: the value for runs
+    saved before the setting was recorded (default: take ``requested``).
     """
     state_file = Path(run_dir) / "state.json"
     if not state_file.is_file():
         return requested
-    value = bool(json.loads(state_file.read_text()).get(key, False))
+    state = json.loads(state_file.read_text())
+    if key not in state:
+        return requested if missing is _UNSET else missing
+    value = state[key]
     if value != requested:
-        print(f"note: {run_dir} was started with {key}={value}; keeping it", file=sys.stderr)
+        shown = value.get("name", value) if isinstance(value, dict) else value
+        print(f"note: {run_dir} was started with {key}={shown}; keeping it", file=sys.stderr)
     return value
 
 
@@ -712,10 +721,11 @@ def main(argv: list[str] | None = None) -> int:
         # an explicit config may differ from the init weights' in its inputs (e.g. rank8
         # medians), as long as the layers have the same shapes
         cfg = CONFIGS[a.config] if a.config else (init[1] if init is not None else CONFIGS["physics16"])
-        augment = run_setting(a.run_dir, "augment", a.augment)
+        cfg = ModelConfig.from_json(run_setting(a.run_dir, "config", cfg.to_json()))  # a resumed run keeps its own
+        augment = bool(run_setting(a.run_dir, "augment", a.augment, missing=False))
         stream = StreamSource(cfg, augment=augment)
         if a.data:
-            folder = FolderSource(a.data, cfg, seed=a.seed)
+            folder = FolderSource(a.data, cfg, seed=run_setting(a.run_dir, "seed", a.seed))
             source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
         else:
             source = stream
@@ -723,10 +733,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
-    cur = Curriculum(start, a.max_step, a.ramp)
+    # what decides the batches stays as the run started, whatever a later command says
+    settings = {"seed": a.seed, "batch_size": a.batch_size, "start_max_step": start, "max_step": a.max_step}
+    settings["ramp"] = a.ramp
+    settings = {k: run_setting(a.run_dir, k, v) for k, v in settings.items()}
+    cur = Curriculum(settings["start_max_step"], settings["max_step"], settings["ramp"])
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
-    tr = Trainer(a.run_dir, cfg, source, a.seed, a.batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
-    tr.state["augment"] = augment
+    seed, batch_size = settings["seed"], settings["batch_size"]
+    tr = Trainer(a.run_dir, cfg, source, seed, batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
+    tr.state.update(settings, augment=augment, config=cfg.to_json())
     if init is not None and tr.state["batch"] == 0:
         try:
             tr.model.set_weights(init[0].get_weights())
@@ -743,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
     ocr_steps = [int(s) for s in a.ocr_steps.split(",") if s.strip()]
     print(f"run {a.run_dir}: config {cfg.name}, resuming at batch {tr.state['batch']}, {machine}", file=sys.stderr)
     bar = tqdm(desc="train", unit="batch", initial=tr.state["batch"])
+    first_batch = tr.state["batch"]
     epochs_done = 0
     while not stop["flag"] and time.monotonic() < t_end:
         if a.max_batches is not None and tr.state["batch"] >= a.max_batches:
@@ -756,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         ocr = None
         if a.ocr_every and epochs_done % a.ocr_every == 0:
             final = tr.final_model(a.precise_bn)
-            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, a.seed, a.run_dir / "ocr")
+            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr")
             mean = float(np.mean(list(ocr.values())))
             if tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]:
                 tr.state["best_ocr"] = mean
@@ -776,6 +792,12 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() - last_ckpt > a.checkpoint_minutes * 60:
             tr.checkpoint()
             last_ckpt = time.monotonic()
+    if tr.state["batch"] > first_batch:
+        import keras
+
+        here = f"{machine}, Keras backend {keras.backend.backend()}"
+        if here not in tr.state.setdefault("machines", []):
+            tr.state["machines"].append(here)
     tr.checkpoint()
     export(tr, a.run_dir / "last", None, machine, tr.final_model(a.precise_bn), a.precise_bn)
     bar.close()

@@ -189,10 +189,27 @@ def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
 
     assert train.run_setting(tmp_path, "augment", True) is True  # new run: as asked
     (tmp_path / "state.json").write_text(json.dumps({"batch": 5}))  # a run from before the flag
-    assert train.run_setting(tmp_path, "augment", True) is False
-    assert "keeping it" in capsys.readouterr().err
-    (tmp_path / "state.json").write_text(json.dumps({"batch": 5, "augment": True}))
+    assert train.run_setting(tmp_path, "augment", True, missing=False) is False
+    assert train.run_setting(tmp_path, "ramp", 150) == 150  # not recorded: as asked
+    (tmp_path / "state.json").write_text(json.dumps({"batch": 5, "augment": True, "ramp": 300}))
     assert train.run_setting(tmp_path, "augment", False) is True
+    assert train.run_setting(tmp_path, "ramp", 150) == 300
+    assert "ramp=300; keeping it" in capsys.readouterr().err
+
+
+def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
+    run = tmp_path / "run"
+    common = [str(run), "--config", "tiny", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
+    assert train.main([*common, "--batch-size", "4", "--start-max-step", "19", "--max-batches", "2"]) == 0
+    # a later command without the fine-tuning options or the config: the run keeps its own
+    monkeypatch.setitem(train.CONFIGS, "physics16", replace(TINY, dim=4))  # what a bare command would take
+    assert train.main([*common[:1], *common[3:], "--max-batches", "4"]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["start_max_step"] == 19 and state["batch_size"] == 4 and state["samples"] == 16
+    card = json.loads((run / "last.json").read_text())
+    assert card["max_step_trained"] == 19 and card["config"]["dim"] == TINY.dim
+    assert "start_max_step=19; keeping it" in capsys.readouterr().err
 
 
 def test_ablation_variants_change_one_thing_and_run_end_to_end():
@@ -266,3 +283,52 @@ def test_precise_batchnorm_sets_population_statistics_only(tmp_path):
     assert np.allclose(np.asarray(bn.moving_mean), expect, atol=1e-5)
     assert bn.momentum == momentum
     assert all(np.array_equal(w.numpy(), v) for w, v in zip(model.trainable_weights, weights))
+
+
+def test_worker_batches_equal_serial_batches_in_order_and_after_jumps():
+    """--workers changes where batches are made, never which: resuming stays exact."""
+    src = train.StreamSource(TINY)
+    cur = train.Curriculum(start_max=6, max_step=8, ramp=2)
+    other = train.Curriculum(start_max=3, max_step=3, hard_weight=0.0)  # precise-BN draws
+    stream = train.BatchStream(src, TINY, seed=5, batch_size=4, workers=2)
+    try:
+        for c, i in [(cur, 0), (cur, 1), (cur, 2), (cur, 7), (other, 10**7), (cur, 8)]:
+            got = stream.get(c, i)
+            want = train.make_batch(src, TINY, c, 5, i, 4)
+            assert all(np.array_equal(x, y) for x, y in zip(got, want)), (c, i)
+        assert stream._pool is not None and len(stream._pending) == 3  # 2 per worker queued, 1 taken
+    finally:
+        stream.close()
+    assert stream._pool is None
+
+
+def test_training_module_and_worker_side_import_no_keras():
+    """Batch workers import hdc.train: it must not start a deep-learning backend."""
+    import subprocess
+    import sys
+
+    code = "import sys, hdc.train, hdc.config, hdc.features; print('keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_training_stops_at_the_deadline_after_one_batch(tmp_path):
+    import time
+
+    tr = _trainer(tmp_path / "d")
+    assert len(tr.train_batches(5, deadline=time.monotonic() - 1)) == 1
+    assert tr.state["batch"] == 1 and len(tr.train_batches(3)) == 3
+
+
+def test_cli_records_every_machine_that_trained_the_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
+    run = tmp_path / "run"
+    args = [str(run), "--config", "tiny", "--batch-size", "4", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
+    monkeypatch.setattr(train, "machine_description", lambda: "machine A")
+    assert train.main([*args, "--max-batches", "2", "--workers", "2"]) == 0
+    monkeypatch.setattr(train, "machine_description", lambda: "machine B")
+    assert train.main([*args, "--max-batches", "2"]) == 0  # nothing trained here: not recorded
+    assert train.main([*args, "--max-batches", "4"]) == 0
+    card = json.loads((run / "last.json").read_text())
+    assert card["machine"].startswith("machine A, Keras backend ") and "; machine B, Keras backend " in card["machine"]
+    assert card["batches"] == 4
