@@ -34,7 +34,7 @@ from hdc.forward import disk_psf, nominal_radius
 from hdc.tiling import pad_features, run_tiled
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "physics16"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "physics16_rank8"
 METHODS = ("network", "identity", "wiener", "richardson_lucy")
 CLASSICAL_FACTOR = 4
 REFERENCE_COLUMNS = 50

@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"one of {', '.join(CONFIGS)} (default physics16, or the --init weights' own config)",
     )
     p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
-    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16")
+    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16_rank8")
     p.add_argument(
         "--calibration",
         help="calibration JSON (python -m hdc.calibrate); default DATA/calibration.json when it exists",
@@ -682,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ocr-every", type=int, default=10, help="epochs between OCR validations (0: never)")
     p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18")
     p.add_argument("--ocr-per-step", type=int, default=3)
-    p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16)")
+    p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16_rank8)")
     p.add_argument(
         "--precise-bn",
         type=int,
