@@ -1,6 +1,6 @@
 """Paired comparison of two scored runs on the same images: is a difference real or noise?
 
-``python -m evaluation.compare RESULTS/A RESULTS/B [--boot 2000]``
+``python -m evaluation.compare RESULTS/A RESULTS/B [--boot 2000] [--exclude GLOB]``
 
 Each argument is a method folder written by ``evaluation/run_all_steps.sh`` (its
 ``scores.csv``: step, font, file, score) or a ``scores.csv`` itself. Only images scored in
@@ -8,13 +8,15 @@ both runs are compared. Per step the table gives both means, the mean paired dif
 B - A and its 95% bootstrap confidence interval (resampling images, so the per-image
 pairing removes the text-difficulty variance that dominates OCR scores), then the stop
 step of each run. A difference whose interval contains 0 is not distinguishable from the
-sampling noise of that many images.
+sampling noise of that many images. ``--exclude`` leaves out images whose file name
+matches a glob, e.g. those a choice between candidates was made on.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import sys
 from pathlib import Path
 
@@ -65,17 +67,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a", help="baseline: method folder or scores.csv")
     p.add_argument("b", help="candidate: method folder or scores.csv")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out images whose file name matches (repeatable), e.g. '*_sample_000[1-6].png'",
+    )
     args = p.parse_args(argv)
     try:
         a, b = read_scores(args.a), read_scores(args.b)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.exclude:
+        keep = lambda k: not any(fnmatch.fnmatch(k[2], g) for g in args.exclude)  # noqa: E731
+        a = {k: v for k, v in a.items() if keep(k)}
+        b = {k: v for k, v in b.items() if keep(k)}
     rows = compare(a, b, args.boot)
     if not rows:
         print(f"error: {args.a} and {args.b} have no scored image in common", file=sys.stderr)
         return 2
-    print(f"A = {args.a}, B = {args.b}\n")
+    excluded = f" (excluding {', '.join(args.exclude)})" if args.exclude else ""
+    print(f"A = {args.a}, B = {args.b}{excluded}\n")
     print("| step | images | A | B | B - A | 95% CI |")
     print("|---:|---:|---:|---:|---:|---|")
     for r in rows:

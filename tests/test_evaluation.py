@@ -179,3 +179,7 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     assert "| 4 | 40 |" in out and "+5.0 *" in out and "stop step" in out
     assert compare.main([str(tmp_path / "missing"), str(b_csv)]) == 2
     assert "scores.csv not found" in capsys.readouterr().err
+    # leaving out the images a choice was made on: 1*.png are 1 and 10-19, 11 of 40
+    assert compare.main([str(a_dir), str(b_csv), "--exclude", "1*.png"]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 | 29 |" in out and "excluding 1*.png" in out
