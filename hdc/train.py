@@ -722,10 +722,11 @@ def main(argv: list[str] | None = None) -> int:
         # medians), as long as the layers have the same shapes
         cfg = CONFIGS[a.config] if a.config else (init[1] if init is not None else CONFIGS["physics16"])
         cfg = ModelConfig.from_json(run_setting(a.run_dir, "config", cfg.to_json()))  # a resumed run keeps its own
+        seed = run_setting(a.run_dir, "seed", a.seed)
         augment = bool(run_setting(a.run_dir, "augment", a.augment, missing=False))
         stream = StreamSource(cfg, augment=augment)
         if a.data:
-            folder = FolderSource(a.data, cfg, seed=run_setting(a.run_dir, "seed", a.seed))
+            folder = FolderSource(a.data, cfg, seed=seed)
             source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
         else:
             source = stream
@@ -734,14 +735,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
     # what decides the batches stays as the run started, whatever a later command says
-    settings = {"seed": a.seed, "batch_size": a.batch_size, "start_max_step": start, "max_step": a.max_step}
-    settings["ramp"] = a.ramp
+    settings = {"batch_size": a.batch_size, "start_max_step": start, "max_step": a.max_step, "ramp": a.ramp}
     settings = {k: run_setting(a.run_dir, k, v) for k, v in settings.items()}
     cur = Curriculum(settings["start_max_step"], settings["max_step"], settings["ramp"])
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
-    seed, batch_size = settings["seed"], settings["batch_size"]
+    batch_size = settings["batch_size"]
     tr = Trainer(a.run_dir, cfg, source, seed, batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
-    tr.state.update(settings, augment=augment, config=cfg.to_json())
+    tr.state.update(settings, seed=seed, augment=augment, config=cfg.to_json())
     if init is not None and tr.state["batch"] == 0:
         try:
             tr.model.set_weights(init[0].get_weights())
