@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--precise-bn", type=int, default=64, help="batches for the BatchNorm statistics before evaluating (0: off)"
     )
+    p.add_argument(
+        "--seed", type=int, default=0, help="training seed (initial weights, batches); the evaluation frames stay fixed"
+    )
     a = p.parse_args(argv)
     names = [v.strip() for v in a.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
@@ -140,15 +143,15 @@ def _run(a: argparse.Namespace, names: list[str]) -> int:
     rows = []
     for name in names:
         cfg = VARIANTS[name]
-        tr = train_variant(a.run_root / name, cfg, a.minutes)
+        tr = train_variant(a.run_root / name, cfg, a.minutes, seed=a.seed)
         if tr is None:
             print(f"stopped during {name} (checkpointed); rerun the same command to resume", file=sys.stderr)
             return 130
         stored = a.run_root / name / "ablation.json"
         if stored.is_file():
             row = json.loads(stored.read_text())
-            settings = (row.get("per_step"), row.get("ocr_per_step"), row.get("precise_bn"))
-            if settings == (a.per_step, a.ocr_per_step, a.precise_bn) and row["batches"] == tr.state["batch"]:
+            settings = (row.get("per_step"), row.get("ocr_per_step"), row.get("precise_bn"), row.get("seed", 0))
+            if settings == (a.per_step, a.ocr_per_step, a.precise_bn, a.seed) and row["batches"] == tr.state["batch"]:
                 rows.append(row)
                 print(f"{name}: stored evaluation reused ({stored})", file=sys.stderr, flush=True)
                 continue
@@ -169,6 +172,7 @@ def _run(a: argparse.Namespace, names: list[str]) -> int:
             "per_step": a.per_step,
             "ocr_per_step": a.ocr_per_step,
             "precise_bn": a.precise_bn,
+            "seed": a.seed,
         }
         stored.write_text(json.dumps(row, indent=1))
         rows.append(row)
@@ -182,7 +186,7 @@ def _run(a: argparse.Namespace, names: list[str]) -> int:
             f"| {r['variant']} | {r['params']:,} | {r['crops_per_s']:.1f} | {r['loss_px_per_s']:,.0f} | "
             f"{r['batches']} | {r['train_loss']:.4f} | {r['bce']:.4f} | {ocr} |"
         )
-    print(f"\n{a.minutes:g} training minutes per variant, same seed and curriculum; BCE steps {BCE_STEPS}.")
+    print(f"\n{a.minutes:g} training minutes per variant, seed {a.seed}, same curriculum; BCE steps {BCE_STEPS}.")
     return 0
 
 

@@ -242,7 +242,10 @@ def test_ablation_reuses_stored_evaluations_and_stops_cleanly(tmp_path, monkeypa
     fake_model = SimpleNamespace(count_params=lambda: 123)
     state = {"batch": 40, "samples": 640, "seconds": 60.0}
     trained = {"refine6": SimpleNamespace(model=fake_model, state=state, source=None)}
-    monkeypatch.setattr(ablation, "train_variant", lambda run_dir, cfg, minutes: trained.get(cfg.name))
+    seeds = []
+    monkeypatch.setattr(
+        ablation, "train_variant", lambda run_dir, cfg, minutes, seed: seeds.append(seed) or trained.get(cfg.name)
+    )
     monkeypatch.setattr(train, "recalibrate_batchnorm", lambda *a, **k: calls.append("bn"))
     monkeypatch.setattr(ablation, "frame_bce", lambda model, cfg, per_step: calls.append("bce") or 0.25)
     monkeypatch.setattr(
@@ -259,6 +262,8 @@ def test_ablation_reuses_stored_evaluations_and_stops_cleanly(tmp_path, monkeypa
     assert ablation.main(argv + ["--precise-bn", "0"]) == 0 and calls[3:] == ["bce", "ocr"]  # other settings
     state["batch"] = 41  # trained further: evaluated again
     assert ablation.main(argv) == 0 and len(calls) == 8
+    assert ablation.main(argv + ["--seed", "3"]) == 0 and len(calls) == 11 and seeds[-1] == 3  # another seed
+    assert "seed 3, same curriculum" in capsys.readouterr().out
     assert ablation.main([str(tmp_path), "--variants", "physics16"]) == 130  # stopped (train_variant -> None)
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert ablation.main([str(tmp_path), "--variants", "nope"]) == 2
