@@ -336,14 +336,12 @@ def recalibrate_batchnorm(
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in bns]
     steps = Curriculum(start_max=max_step, max_step=max_step, hard_weight=hard_weight)
+    stream = stream or BatchStream(source, cfg, seed, batch_size)  # one worker: made inline
     try:
         for k in range(batches):
             for layer in bns:  # moving = running mean of the k+1 batch statistics
                 layer.momentum = k / (k + 1)
-            if stream is not None:
-                x, s, _ = stream.get(steps, 10**7 + k)
-            else:
-                x, s, _ = make_batch(source, cfg, steps, seed, 10**7 + k, batch_size)
+            x, s, _ = stream.get(steps, 10**7 + k)
             model([x, s], training=True)
     finally:
         for layer, m in zip(bns, momenta):
@@ -581,7 +579,7 @@ def export(
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
         # every machine that trained batches of this run (a run may move between machines)
-        "machine": "; ".join(trainer.state.get("machines") or [f"{machine}, Keras backend {keras.backend.backend()}"]),
+        "machine": "; ".join(trainer.state.get("machines") or [machine]),
         "keras_backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
@@ -749,7 +747,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
             return 2
     tr.init = a.init
-    machine = machine_description()
+    import keras
+
+    machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
@@ -792,12 +792,8 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() - last_ckpt > a.checkpoint_minutes * 60:
             tr.checkpoint()
             last_ckpt = time.monotonic()
-    if tr.state["batch"] > first_batch:
-        import keras
-
-        here = f"{machine}, Keras backend {keras.backend.backend()}"
-        if here not in tr.state.setdefault("machines", []):
-            tr.state["machines"].append(here)
+    if tr.state["batch"] > first_batch and machine not in tr.state.setdefault("machines", []):
+        tr.state["machines"].append(machine)
     tr.checkpoint()
     export(tr, a.run_dir / "last", None, machine, tr.final_model(a.precise_bn), a.precise_bn)
     bar.close()
