@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-tta", action="store_true", help="network: one pass instead of the average over 4 flips (4x faster)"
     )
     p.add_argument(
+        "--no-radius-refinement",
+        action="store_true",
+        help="network: use the table (or calibration) radius as is; by default each step's radius is refined "
+        "blindly on a few of the folder's images (hdc/radius.py)",
+    )
+    p.add_argument(
         "--median-impl",
         choices=features.MEDIAN_IMPLS,
         help="network: how the median input channels are computed (default: as the weights' card says)",
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
         deblurrer.content_check = not a.no_content_check
         deblurrer.tta = not a.no_tta
+        deblurrer.refine_radius = not a.no_radius_refinement
         if a.median_impl and method == "network":
             deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -154,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{n} {'image is' if n == 1 else 'images are'} not text frames (no plain border): deblurred by generic "
             f"Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
+            file=sys.stderr,
+        )
+    for s, est in sorted(summary.radius.items()):
+        print(
+            f"step {s}: physics-channel radius x{est.scale:.3f} (blind refinement on {est.n_images} "
+            f"{'image' if est.n_images == 1 else 'images'}) -> {a.output_dir / 'radius_refinement.csv'}",
             file=sys.stderr,
         )
     if summary.estimated:

@@ -124,23 +124,30 @@ def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, snr: float) -> np.ndar
     return (1.0 - est[pad:-pad, pad:-pad]).astype(np.float32)
 
 
-def wiener_snr(step: int, factor: int = DEFAULT_FACTOR) -> float:
+def wiener_snr(step: int, factor: int = DEFAULT_FACTOR, radius_scale: float = 1.0) -> float:
     """Regularization used for the physics channel: stronger for bigger blurs.
 
     Chosen so the deconvolution sharpens without amplifying the downscaled CAM02 noise
     (sigma ~0.024 / factor) into text-like blobs; scales with the PSF area.
     """
-    r = max(nominal_radius(step, 1.0 / factor), 0.5)
+    r = max(nominal_radius(step, radius_scale / factor), 0.5)
     return float(np.clip(400.0 / r, 8.0, 400.0))
 
 
-def physics_channels(image: np.ndarray, step: int, factor: int = DEFAULT_FACTOR, n: int = 1) -> list[np.ndarray]:
-    """``n`` Wiener deconvolutions with the step's nominal disk (radius scales 1.0, 0.92, 1.08)."""
+def physics_channels(
+    image: np.ndarray, step: int, factor: int = DEFAULT_FACTOR, n: int = 1, radius_scale: float = 1.0
+) -> list[np.ndarray]:
+    """``n`` Wiener deconvolutions with the step's nominal disk (radius scales 1.0, 0.92, 1.08).
+
+    ``radius_scale`` multiplies the nominal radius (and the regularization that goes with
+    it): the blind radius refinement of :mod:`hdc.radius`.
+    """
     scales = (1.0, 0.92, 1.08)[:n]
+    snr = wiener_snr(step, factor, radius_scale)
     out = []
     for s in scales:
-        psf = disk_psf(nominal_radius(step, s / factor))
-        out.append(np.clip(wiener_deconvolve(image, psf, wiener_snr(step, factor)), -0.5, 1.5))
+        psf = disk_psf(nominal_radius(step, s * radius_scale / factor))
+        out.append(np.clip(wiener_deconvolve(image, psf, snr), -0.5, 1.5))
     return out
 
 
@@ -151,6 +158,7 @@ def feature_stack(
     n_physics: int = 0,
     factor: int = DEFAULT_FACTOR,
     median_impl: str = "exact",
+    radius_scale: float = 1.0,
 ) -> np.ndarray:
     """H x W x (1 + len(widths) + n_physics) float32 features of a working-scale image.
 
@@ -162,11 +170,14 @@ def feature_stack(
     if n_physics:
         if step is None:
             raise ValueError("physics channels need the blur step")
-        chans += physics_channels(normalized, step, factor, n_physics)
+        chans += physics_channels(normalized, step, factor, n_physics, radius_scale)
     return np.stack(chans, axis=-1).astype(np.float32)
 
 
-def config_features(normalized: np.ndarray, step: int | None, cfg: ModelConfig) -> np.ndarray:
+def config_features(
+    normalized: np.ndarray, step: int | None, cfg: ModelConfig, radius_scale: float = 1.0
+) -> np.ndarray:
     """The input features a network configuration was trained on (:func:`feature_stack`
-    with ``cfg``'s median widths and implementation, physics channels and scale)."""
-    return feature_stack(normalized, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl)
+    with ``cfg``'s median widths and implementation, physics channels and scale);
+    ``radius_scale`` multiplies the physics channels' disk radius."""
+    return feature_stack(normalized, step, cfg.median_widths, cfg.n_physics, cfg.factor, cfg.median_impl, radius_scale)

@@ -181,15 +181,27 @@ class Deblurrer:
     """Send frames that are not text (see :func:`is_text_frame`) to :func:`generic_deconvolve`."""
     last_was_text: bool = True
     """Whether the last image went through the text path (set by :meth:`__call__`)."""
+    refine_radius: bool = True
+    """Network: let :func:`deblur_folder` refine each step's physics-channel radius blindly
+    (:mod:`hdc.radius`) before deblurring a folder."""
+    radius_scales: dict[int, float] = field(default_factory=dict)
+    """Physics-channel radius scale per step (true / table radius); 1 when absent."""
 
-    def restore_small(self, norm: np.ndarray, step: int) -> np.ndarray:
-        """Working-scale restoration in [0, 1] (1 = white) of a normalized image."""
+    def restore_small(
+        self, norm: np.ndarray, step: int, radius_scale: float | None = None, tta: bool | None = None
+    ) -> np.ndarray:
+        """Working-scale restoration in [0, 1] (1 = white) of a normalized image.
+
+        ``radius_scale`` overrides :attr:`radius_scales` for the network's physics channel,
+        ``tta`` overrides :attr:`tta`; the classical baselines use neither.
+        """
         if self.method in ("wiener", "richardson_lucy"):
             return classical_restore(norm, step, self.method)
         import keras
 
         cfg = self.config
-        feats = features.config_features(norm, step, cfg)
+        scale = self.radius_scales.get(step, 1.0) if radius_scale is None else radius_scale
+        feats = features.config_features(norm, step, cfg, scale)
         step_arr = np.full((1, 1), float(step), np.float32)
 
         def predict(batch: np.ndarray) -> np.ndarray:
@@ -197,7 +209,7 @@ class Deblurrer:
             # convert_to_numpy works on every backend (torch tensors that track gradients too)
             return keras.ops.convert_to_numpy(self.model([batch, steps], training=False))
 
-        flips = TTA_FLIPS if self.tta else ((),)
+        flips = TTA_FLIPS if (self.tta if tta is None else tta) else ((),)
         views = [np.ascontiguousarray(np.flip(feats, axes)) for axes in flips]
         h, w = feats.shape[:2]
         if self.tile <= 0 or max(h, w) + 2 * cfg.margin <= self.tile:
@@ -208,6 +220,30 @@ class Deblurrer:
             outs = [run_tiled(predict, v, cfg.margin, tile, self.batch_size) for v in views]
         restored = [np.flip(o, axes) for o, axes in zip(outs, flips)]
         return np.mean(restored, axis=0).astype(np.float32).reshape(h, w)
+
+    def can_refine_radius(self, step: int) -> bool:
+        """Whether :meth:`estimate_radius` would scan ``step`` (network with a physics
+        channel, refinement on, a working-scale radius of at least ``radius.MIN_RADIUS_PX``)."""
+        from hdc import radius
+
+        return (
+            self.method == "network"
+            and self.refine_radius
+            and getattr(self.config, "n_physics", 0) > 0
+            and nominal_radius(step, 1.0 / self.factor) >= radius.MIN_RADIUS_PX
+        )
+
+    def estimate_radius(self, norms: list[np.ndarray], step: int):
+        """Blind radius scale of ``step`` from normalized working-scale text frames
+        (:func:`hdc.radius.estimate_scale`, one pass without TTA per scale); stored in
+        :attr:`radius_scales` and returned as a :class:`hdc.radius.RadiusEstimate`."""
+        from hdc import radius
+
+        if not (self.can_refine_radius(step) and norms):
+            return radius.RadiusEstimate(self.radius_scales.get(step, 1.0))
+        est = radius.estimate_scale(lambda n, st, sc: self.restore_small(n, st, sc, tta=False), norms, step)
+        self.radius_scales[step] = est.scale
+        return est
 
     @property
     def factor(self) -> int:
@@ -311,6 +347,8 @@ class FolderSummary:
     estimated: dict[str, int] = field(default_factory=dict)
     not_text: list[str] = field(default_factory=list)
     """Images without a plain text-frame border, deblurred by :func:`generic_deconvolve`."""
+    radius: dict[int, object] = field(default_factory=dict)
+    """Blind radius estimate (:class:`hdc.radius.RadiusEstimate`) per step refined."""
     seconds: float = 0.0
 
     @property
@@ -331,6 +369,46 @@ def check_input(path: Path, allow_any_depth: bool = False) -> np.ndarray:
     return img
 
 
+def _failure(path: Path, exc: Exception) -> str:
+    """One-line message for a file that could not be processed."""
+    if isinstance(exc, io.ImageReadError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"{path}: out of memory"
+    return f"{path}: processing failed ({type(exc).__name__}: {exc})"
+
+
+def refine_radii(
+    deblurrer: Deblurrer, files: list[Path], steps: dict[str, int], allow_any_depth: bool = False
+) -> dict[int, object]:
+    """Blind radius refinement (:mod:`hdc.radius`) for every step in ``steps``.
+
+    All images of one step share one camera, so a few of them (``radius.N_IMAGES``,
+    spread over the folder, text frames only) stand for the rest. Files that cannot be read are left out here;
+    the deblurring loop reports them.
+    """
+    from hdc import radius
+
+    done = {}
+    for step in sorted(set(steps.values())):
+        if not deblurrer.can_refine_radius(step):
+            continue
+        group = [p for p in files if steps.get(p.name) == step]
+        norms = []
+        for i in radius.spread_order(len(group)):
+            if len(norms) == radius.N_IMAGES:
+                break
+            try:
+                small = features.downscale(check_input(group[i], allow_any_depth), deblurrer.factor)
+            except Exception:  # noqa: BLE001 - reported by the deblurring loop
+                continue
+            if not deblurrer.content_check or is_text_frame(small):
+                norms.append(background.normalize(small)[0])
+        if norms:
+            done[step] = deblurrer.estimate_radius(norms, step)
+    return done
+
+
 def deblur_folder(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -343,9 +421,12 @@ def deblur_folder(
 ) -> FolderSummary:
     """Deblur every .tif/.tiff in ``input_dir`` into ``output_dir/<base>.png``.
 
-    ``step`` None estimates each image's blur step (:mod:`hdc.step_estimation`); the
+    ``step`` None estimates each image's blur step first (:mod:`hdc.step_estimation`); the
     estimates are returned in ``summary.estimated`` and written to
-    ``output_dir/estimated_steps.csv``.
+    ``output_dir/estimated_steps.csv``. With the network, each step's physics-channel
+    radius is then refined blindly on a few of its images (:func:`refine_radii`, unless
+    ``deblurrer.refine_radius`` is off); the scales are returned in ``summary.radius`` and
+    written to ``output_dir/radius_refinement.csv``.
 
     A file that cannot be read or processed is recorded in ``summary.failed`` (and passed
     to ``on_error(message)``), and the loop goes on. PNGs are written atomically, so an
@@ -356,36 +437,54 @@ def deblur_folder(
     out = Path(output_dir)
     summary = FolderSummary()
     t0 = time.perf_counter()
-    files = io.list_tiffs(input_dir)
-    desc = "deblur (auto step)" if step is None else f"deblur step {step}"
-    for path in tqdm(files, desc=desc, unit="img", disable=not progress):
-        target = out / f"{path.stem}.png"
-        if skip_existing and target.exists():
-            summary.skipped.append(path.name)
-            continue
-        try:
-            image = check_input(path, allow_any_depth)
-            this_step = step
-            if step is None:
-                from hdc.step_estimation import estimate_step
 
-                this_step = summary.estimated[path.name] = estimate_step(image)
-            io.write_png(target, deblurrer(image, this_step))
-            if not deblurrer.last_was_text:
-                summary.not_text.append(path.name)
-        except io.ImageReadError as exc:
-            summary.failed[path.name] = str(exc)
-        except MemoryError:
-            summary.failed[path.name] = f"{path}: out of memory"
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the rest
-            summary.failed[path.name] = f"{path}: processing failed ({type(exc).__name__}: {exc})"
-        else:
-            summary.written.append(path.name)
-            continue
+    def fail(path: Path, exc: Exception) -> None:
+        summary.failed[path.name] = _failure(path, exc)
         if on_error is not None:
             on_error(summary.failed[path.name])
+
+    todo = []
+    for path in io.list_tiffs(input_dir):
+        if skip_existing and (out / f"{path.stem}.png").exists():
+            summary.skipped.append(path.name)
+        else:
+            todo.append(path)
+    if step is None:
+        from hdc.step_estimation import estimate_step
+
+        for path in tqdm(todo, desc="estimate steps", unit="img", disable=not progress):
+            try:
+                summary.estimated[path.name] = estimate_step(check_input(path, allow_any_depth))
+            except Exception as exc:  # noqa: BLE001 - one bad file never stops the rest
+                fail(path, exc)
+        todo = [p for p in todo if p.name in summary.estimated]
+        steps = dict(summary.estimated)
+    else:
+        steps = {p.name: step for p in todo}
+    summary.radius = refine_radii(deblurrer, todo, steps, allow_any_depth)
+
+    desc = "deblur (auto step)" if step is None else f"deblur step {step}"
+    for path in tqdm(todo, desc=desc, unit="img", disable=not progress):
+        try:
+            io.write_png(out / f"{path.stem}.png", deblurrer(check_input(path, allow_any_depth), steps[path.name]))
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the rest
+            fail(path, exc)
+            continue
+        summary.written.append(path.name)
+        if not deblurrer.last_was_text:
+            summary.not_text.append(path.name)
     summary.seconds = time.perf_counter() - t0
+    if summary.estimated or summary.radius:
+        out.mkdir(parents=True, exist_ok=True)
     if summary.estimated:
         lines = ["file,estimated_step"] + [f"{k},{v}" for k, v in sorted(summary.estimated.items())]
         (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
+    if summary.radius:
+        from hdc.forward import nominal_radius
+
+        lines = ["step,radius_scale,radius_fullres_px,images"] + [
+            f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images}"
+            for s, e in sorted(summary.radius.items())
+        ]
+        (out / "radius_refinement.csv").write_text("\n".join(lines) + "\n")
     return summary

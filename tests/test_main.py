@@ -169,6 +169,7 @@ def test_median_impl_option_overrides_the_card(folder, tmp_path, small_weights, 
     one.mkdir()
     shutil.copy(io.list_tiffs(folder)[0], one)
     base = [one, tmp_path / "o", 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-content-check"]
+    base += ["--no-radius-refinement"]  # one feature_stack call per run
     for impl in ("rank8", "exact"):
         seen.clear()
         code, err = _run(base + ["--median-impl", impl], capsys)
@@ -179,3 +180,41 @@ def test_median_impl_option_overrides_the_card(folder, tmp_path, small_weights, 
     with pytest.raises(SystemExit) as e:
         _run(base + ["--median-impl", "fast"], capsys)
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, capsys):
+    """The network refines the step's radius on a few text frames (not the calibration
+    targets in the folder), reports it and writes radius_refinement.csv; the switch
+    turns it off; the classical baselines never refine."""
+    from hdc import radius
+
+    out = tmp_path / "o"
+    code, err = _run([folder, out, 4, "--weights", small_weights, "--no-tta", "--quiet"], capsys)
+    assert code == 0, err
+    rows = (out / "radius_refinement.csv").read_text().splitlines()
+    assert rows[0] == "step,radius_scale,radius_fullres_px,images" and len(rows) == 2
+    step, scale, r_full, n = rows[1].split(",")
+    text_frames = [t for t in io.list_tiffs(folder) if "sample" in t.name]
+    assert step == "4" and int(n) == min(len(text_frames), radius.N_IMAGES)
+    assert min(radius.SCALE_GRID) <= float(scale) <= max(radius.SCALE_GRID)
+    assert f"step 4: physics-channel radius x{float(scale):.3f}" in err
+    off = tmp_path / "off"
+    code, err = _run(
+        [folder, off, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"], capsys
+    )
+    assert code == 0 and "physics-channel radius" not in err and not (off / "radius_refinement.csv").exists()
+    code, err = _run([folder, tmp_path / "w", 4, "--method", "wiener", "--quiet"], capsys)
+    assert code == 0 and not (tmp_path / "w" / "radius_refinement.csv").exists()
+
+
+def test_auto_step_refines_each_estimated_step(folder, tmp_path, small_weights, capsys):
+    out = tmp_path / "o"
+    code, err = _run([folder, out, "auto", "--weights", small_weights, "--no-tta", "--quiet"], capsys)
+    assert code == 0, err
+    est = dict(line.split(",") for line in (out / "estimated_steps.csv").read_text().splitlines()[1:])
+    assert set(est) == {t.name for t in io.list_tiffs(folder)}
+    # steps of text frames (not the calibration targets), from 2 on (0-1: under 1 px at 1:7)
+    refinable = {int(s) for name, s in est.items() if "sample" in name and int(s) >= 2}
+    rows = (out / "radius_refinement.csv").read_text().splitlines()[1:] if refinable else []
+    assert {int(r.split(",")[0]) for r in rows} == refinable
+    assert len(list(out.glob("*.png"))) == len(est)

@@ -1,0 +1,92 @@
+"""Blind refinement of the blur radius from the network's own confidence.
+
+The physics channel deconvolves with the step's disk radius, taken from a published table
+(or a calibration). A real camera's radius differs from the table by several percent, and
+the network degrades fast with the error: on the generated test set, step 9's camera is
+14% wider than the table and the network scores 30 instead of 67 on it (README). Without
+calibration images, the network itself tells the right radius: deconvolving with the
+wrong disk leaves blur (too small) or rings (too large), and the network's output is then
+less binary. So for a folder of images of one step (one camera: the focus is fixed per
+step), we scan a grid of radius scales on a few of its images and keep the scale whose
+outputs have the lowest mean binary entropy, refined by a parabola through the minimum and
+its neighbours. On generated steps 4-19 the entropy minimum falls where the OCR score is
+highest (``python -m evaluation.radius_scan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SCALE_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.80, 1.2401, 0.04), 2))
+"""Radius scales tried (true / table radius): the table is trusted to +-20%."""
+N_IMAGES: int = 4
+"""Images of a folder used for the estimate (spread over the folder)."""
+MIN_RADIUS_PX: float = 1.0
+"""Below this working-scale radius (steps 0-1 at 1:7) the scale barely changes the
+physics channel, so the table radius is kept."""
+
+
+def binary_entropy(y: np.ndarray) -> float:
+    """Mean binary entropy (nats) of an output in [0, 1]: 0 for a perfectly binary image."""
+    p = np.clip(np.asarray(y, np.float64), 1e-6, 1.0 - 1e-6)
+    return float(np.mean(-(p * np.log(p) + (1.0 - p) * np.log1p(-p))))
+
+
+@dataclass(frozen=True)
+class RadiusEstimate:
+    """Result of :func:`estimate_scale`: the chosen scale and the entropy curve behind it."""
+
+    scale: float
+    scales: tuple[float, ...] = ()
+    entropies: tuple[float, ...] = ()
+    n_images: int = 0
+
+    @property
+    def refined(self) -> bool:
+        """Whether a scan was made (False: too small a radius or no usable image)."""
+        return bool(self.scales)
+
+
+def parabola_minimum(x: Sequence[float], y: Sequence[float]) -> float:
+    """Minimum of ``y(x)`` on a grid, refined by the parabola through it and its neighbours.
+
+    At either end of the grid, or when the three points are not convex, the grid point.
+    """
+    i = int(np.argmin(y))
+    if i == 0 or i == len(x) - 1:
+        return float(x[i])
+    (x0, x1, x2), (y0, y1, y2) = x[i - 1 : i + 2], y[i - 1 : i + 2]
+    denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+    b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
+    if a <= 0:
+        return float(x1)
+    return float(np.clip(-b / (2 * a), x0, x2))
+
+
+def estimate_scale(
+    restore, norms: Sequence[np.ndarray], step: int, scales: Sequence[float] = SCALE_GRID
+) -> RadiusEstimate:
+    """Radius scale for ``step`` from background-normalized working-scale images.
+
+    ``restore(norm, step, scale)`` returns the network's working-scale output in [0, 1]
+    with the physics channel's radius multiplied by ``scale`` (see
+    :meth:`hdc.pipeline.Deblurrer.restore_small`).
+    """
+    if not norms:
+        return RadiusEstimate(1.0)
+    curve = [float(np.mean([binary_entropy(restore(n, step, s)) for n in norms])) for s in scales]
+    return RadiusEstimate(parabola_minimum(scales, curve), tuple(scales), tuple(curve), len(norms))
+
+
+def spread_order(n: int, k: int = N_IMAGES) -> list[int]:
+    """All of ``range(n)``, starting with ``k`` indices spread evenly over it.
+
+    The estimate takes the first ``k`` usable images in this order: spread over the
+    folder, and the next ones where some are not text frames (calibration targets).
+    """
+    first = sorted({int(round(v)) for v in np.linspace(0, n - 1, min(k, n))}) if n else []
+    return first + [i for i in range(n) if i not in first]
