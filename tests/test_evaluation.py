@@ -183,3 +183,20 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     assert compare.main([str(a_dir), str(b_csv), "--exclude", "1*.png"]) == 0
     out = capsys.readouterr().out
     assert "| 4 | 29 |" in out and "excluding 1*.png" in out
+
+
+def test_radius_scan_table(tiny_dataset, tmp_path, capsys):
+    from evaluation import radius_scan
+    from hdc import pipeline, radius
+
+    if not pipeline.default_weights_available():
+        pytest.skip("no shipped weights")
+    out = tmp_path / "scan.md"
+    assert radius_scan.main([str(tiny_dataset), "--steps", "4", "--images", "1", "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| 4 |")]
+    assert len(rows) == len(radius.SCALE_GRID)
+    assert sum("(min)" in r for r in rows) == 1 and sum("(max)" in r for r in rows) == 1
+    entropies = [float(r.split("|")[3].split()[0]) for r in rows]
+    assert all(0 < e < np.log(2) for e in entropies) and len(set(entropies)) > 1
+    assert "step 4: entropy minimum at" in capsys.readouterr().out
+    assert radius_scan.main([str(tiny_dataset), "--steps", "7"]) == 2  # no such step in the data

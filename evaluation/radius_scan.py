@@ -1,0 +1,89 @@
+"""Does the network's confidence point at the radius that OCR likes best?
+
+``python -m evaluation.radius_scan DATA_ROOT --steps 4,9,13 --images 6 [--out FILE.md]``
+
+For each step, the first ``--images`` CAM02 frames per font are deblurred by the network
+(one pass, no TTA) with the physics channel's radius multiplied by each scale of
+``hdc.radius.SCALE_GRID``; the table gives the mean binary entropy of the outputs (what
+:mod:`hdc.radius` minimizes) and their mean official OCR score. The blind estimate is
+useful when the entropy minimum and the OCR maximum fall on the same scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluation.ocr_score import score_image
+from hdc import background, features, io, pipeline, radius
+from hdc.synth import parse_steps
+
+
+def scan_step(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scales, tmp: Path) -> list[dict]:
+    """Entropy and OCR per scale on ``files`` (CAM02 TIFFs with their .txt)."""
+    frames = []
+    for f in files:
+        image = io.read_image(f)
+        frames.append((f, background.normalize(features.downscale(image, deblurrer.factor))[0], image.shape))
+    rows = []
+    for s in tqdm(scales, desc=f"step {step}", unit="scale", leave=False):
+        ent, ocr = [], []
+        for f, norm, shape in frames:
+            y = deblurrer.restore_small(norm, step, radius_scale=s, tta=False)
+            ent.append(radius.binary_entropy(y))
+            png = tmp / f"{f.stem}.png"
+            io.write_png(png, pipeline.finalize(pipeline.upsample(y, shape, deblurrer.factor)))
+            ocr.append(score_image(png, f.with_suffix(".txt")))
+        rows.append({"scale": float(s), "entropy": float(np.mean(ent)), "ocr": float(np.mean(ocr))})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evaluation.radius_scan", description=__doc__.split("\n\n")[0])
+    p.add_argument("data_root", type=Path)
+    p.add_argument("--steps", default="4,9,13")
+    p.add_argument("--images", type=int, default=6, help="frames per font and step (default 6)")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    a = p.parse_args(argv)
+
+    deb = pipeline.load_deblurrer("network", a.weights)
+    lines = ["| step | scale | mean entropy | mean OCR |", "|---:|---:|---:|---:|"]
+    tmp = Path(tempfile.mkdtemp(prefix="radius-scan-"))
+    for step in parse_steps(a.steps):
+        files = []
+        for font in io.FONTS:
+            folder = a.data_root / f"step{step}" / font / "CAM02"
+            if folder.is_dir():
+                files += [t for t in io.list_tiffs(folder) if t.with_suffix(".txt").is_file()][: a.images]
+        if not files:
+            print(f"error: {a.data_root}/step{step}: no CAM02 frames with true text", file=sys.stderr)
+            return 2
+        rows = scan_step(deb, files, step, radius.SCALE_GRID, tmp)
+        best_e = min(range(len(rows)), key=lambda i: rows[i]["entropy"])
+        best_o = max(range(len(rows)), key=lambda i: rows[i]["ocr"])
+        est = radius.parabola_minimum([r["scale"] for r in rows], [r["entropy"] for r in rows])
+        for i, r in enumerate(rows):
+            mark_e = " (min)" if i == best_e else ""
+            mark_o = " (max)" if i == best_o else ""
+            lines.append(f"| {step} | {r['scale']:.2f} | {r['entropy']:.4f}{mark_e} | {r['ocr']:.1f}{mark_o} |")
+        print(
+            f"step {step}: entropy minimum at {rows[best_e]['scale']:.2f} (refined {est:.3f}), "
+            f"OCR maximum at {rows[best_o]['scale']:.2f} ({len(files)} images)",
+            flush=True,
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
