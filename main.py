@@ -164,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     for s, est in sorted(summary.radius.items()):
+        images = f"{est.n_images} {'image' if est.n_images == 1 else 'images'}"
+        lo, hi = min(est.scales), max(est.scales)
+        found = f"no minimum inside x{lo:.2f}-{hi:.2f}, table radius kept" if est.at_edge else "blind refinement"
         print(
-            f"step {s}: physics-channel radius x{est.scale:.3f} (blind refinement on {est.n_images} "
-            f"{'image' if est.n_images == 1 else 'images'}) -> {a.output_dir / 'radius_refinement.csv'}",
+            f"step {s}: physics-channel radius x{est.scale:.3f} ({found} on {images}) "
+            f"-> {a.output_dir / 'radius_refinement.csv'}",
             file=sys.stderr,
         )
     if summary.estimated:

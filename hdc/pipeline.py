@@ -482,8 +482,8 @@ def deblur_folder(
     if summary.radius:
         from hdc.forward import nominal_radius
 
-        lines = ["step,radius_scale,radius_fullres_px,images"] + [
-            f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images}"
+        lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge"] + [
+            f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images},{int(e.at_edge)}"
             for s, e in sorted(summary.radius.items())
         ]
         (out / "radius_refinement.csv").write_text("\n".join(lines) + "\n")

@@ -192,12 +192,13 @@ def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, ca
     code, err = _run([folder, out, 4, "--weights", small_weights, "--no-tta", "--quiet"], capsys)
     assert code == 0, err
     rows = (out / "radius_refinement.csv").read_text().splitlines()
-    assert rows[0] == "step,radius_scale,radius_fullres_px,images" and len(rows) == 2
-    step, scale, r_full, n = rows[1].split(",")
+    assert rows[0] == "step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge" and len(rows) == 2
+    step, scale, r_full, n, edge = rows[1].split(",")
     text_frames = [t for t in io.list_tiffs(folder) if "sample" in t.name]
     assert step == "4" and int(n) == min(len(text_frames), radius.N_IMAGES)
     assert min(radius.SCALE_GRID) <= float(scale) <= max(radius.SCALE_GRID)
-    assert f"step 4: physics-channel radius x{float(scale):.3f}" in err
+    assert f"step 4: physics-channel radius x{float(scale):.3f}" in err and edge in ("0", "1")
+    assert float(r_full) == pytest.approx(30.0 * float(scale), abs=0.01)  # table radius of step 4: 30 px
     off = tmp_path / "off"
     code, err = _run(
         [folder, off, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"], capsys
@@ -213,8 +214,8 @@ def test_auto_step_refines_each_estimated_step(folder, tmp_path, small_weights, 
     assert code == 0, err
     est = dict(line.split(",") for line in (out / "estimated_steps.csv").read_text().splitlines()[1:])
     assert set(est) == {t.name for t in io.list_tiffs(folder)}
-    # steps of text frames (not the calibration targets), from 2 on (0-1: under 1 px at 1:7)
-    refinable = {int(s) for name, s in est.items() if "sample" in name and int(s) >= 2}
+    # steps of text frames (not the calibration targets), from 3 on (0-2: under 1.5 px at 1:7)
+    refinable = {int(s) for name, s in est.items() if "sample" in name and int(s) >= 3}
     rows = (out / "radius_refinement.csv").read_text().splitlines()[1:] if refinable else []
     assert {int(r.split(",")[0]) for r in rows} == refinable
     assert len(list(out.glob("*.png"))) == len(est)
