@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from hdc import background, features, io, synth, targets  # noqa: E402
 from hdc.config import CONFIGS, ModelConfig  # noqa: E402
+from hdc.forward import ForwardModel  # noqa: E402
 from hdc.pipeline import TTA_FLIPS  # noqa: E402
 
 LEARNING_RATE = 10**-2.5
@@ -51,11 +52,14 @@ GRID = (3, 5)
 
 
 def prepare_pair(
-    sharp_small: np.ndarray, blurred_small: np.ndarray, step: int, cfg: ModelConfig
+    sharp_small: np.ndarray, blurred_small: np.ndarray, step: int, cfg: ModelConfig, radius_scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W)."""
+    """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W).
+
+    ``radius_scale`` multiplies the physics channel's table radius (see ``StreamSource``).
+    """
     norm = background.normalize(blurred_small)[0]
-    feats = features.config_features(norm, step, cfg)
+    feats = features.config_features(norm, step, cfg, radius_scale)
     target = targets.process_target(sharp_small)
     return feats, target
 
@@ -115,6 +119,12 @@ class Curriculum:
         return int(rng.choice(k + 1, p=step_weights(k, self.hard_weight)))
 
 
+PHYSICS_RADII: tuple[str, ...] = ("table", "camera")
+CAMERA_RADIUS_ERROR: float = 0.015
+"""Relative error of the physics radius in ``camera`` mode: about the blind refinement's
+error on generated frames (within 0.015 of the truth in tests/test_radius.py)."""
+
+
 class StreamSource:
     """Endless generated pairs at the working scale (no files).
 
@@ -122,21 +132,48 @@ class StreamSource:
     are turned by up to +-2 degrees, and each pair is flipped at random (one of the 4
     flips, so the network also sees the inputs of test-time augmentation). Brightness
     needs no augmentation: the background normalization divides it out.
+
+    ``physics_radius`` "table": the physics channel uses the step's table radius while
+    the camera's true radius varies around it (what inference sees without radius
+    refinement); "camera": it uses the pair's true radius to within
+    ``CAMERA_RADIUS_ERROR`` (what inference sees with :mod:`hdc.radius` refinement).
     """
 
-    def __init__(self, cfg: ModelConfig, digits: bool = True, symbols: bool = False, augment: bool = False):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        digits: bool = True,
+        symbols: bool = False,
+        augment: bool = False,
+        physics_radius: str = "table",
+    ):
+        if physics_radius not in PHYSICS_RADII:
+            raise ValueError(f"physics radius must be one of {', '.join(PHYSICS_RADII)}, got {physics_radius!r}")
         self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
+        self.physics_radius = physics_radius
+
+    def _camera(self, step: int, rng: np.random.Generator) -> tuple[ForwardModel | None, float]:
+        """(camera to use or None for training_pair's own draw, physics radius scale)."""
+        if self.physics_radius == "table":
+            return None, 1.0
+        cam = ForwardModel.random(step, rng)
+        return cam, cam.aperture.radius_scale * float(rng.normal(1.0, CAMERA_RADIUS_ERROR))
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         scale = 1.0 / self.cfg.factor
+        cam, r = self._camera(step, rng)
         if not self.augment:
-            sharp, blurred, _ = synth.training_pair(step, rng, scale, digits=self.digits, symbols=self.symbols)
-            return prepare_pair(sharp, blurred, step, self.cfg)
+            sharp, blurred, _ = synth.training_pair(
+                step, rng, scale, digits=self.digits, symbols=self.symbols, model=cam
+            )
+            return prepare_pair(sharp, blurred, step, self.cfg, r)
         symbols = self.symbols or bool(rng.random() < 0.3)
         rotation = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
         flip = TTA_FLIPS[int(rng.integers(len(TTA_FLIPS)))]
-        sharp, blurred, _ = synth.training_pair(step, rng, scale, digits=True, symbols=symbols, rotation=rotation)
-        feats, target = prepare_pair(sharp, blurred, step, self.cfg)
+        sharp, blurred, _ = synth.training_pair(
+            step, rng, scale, digits=True, symbols=symbols, rotation=rotation, model=cam
+        )
+        feats, target = prepare_pair(sharp, blurred, step, self.cfg, r)
         return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))
 
 
@@ -575,6 +612,7 @@ def export(
     cal = hcal.active()
     card = {
         "trained_on": trained_on,
+        "physics_radius": trainer.state.get("physics_radius", "table"),
         "batches": trainer.state["batch"],
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
@@ -699,6 +737,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="generated pairs: symbols, small rotations, random flips (a run keeps the setting it started with)",
     )
+    p.add_argument(
+        "--physics-radius",
+        choices=PHYSICS_RADII,
+        default="table",
+        help="generated pairs: physics channel at the step's table radius (default) or at the camera's true "
+        "radius, as inference sees it with blind radius refinement (a run keeps the setting it started with)",
+    )
     a = p.parse_args(argv)
 
     from hdc import calibration as hcal
@@ -722,7 +767,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = ModelConfig.from_json(run_setting(a.run_dir, "config", cfg.to_json()))  # a resumed run keeps its own
         seed = run_setting(a.run_dir, "seed", a.seed)
         augment = bool(run_setting(a.run_dir, "augment", a.augment, missing=False))
-        stream = StreamSource(cfg, augment=augment)
+        physics_radius = run_setting(a.run_dir, "physics_radius", a.physics_radius, missing="table")
+        stream = StreamSource(cfg, augment=augment, physics_radius=physics_radius)
         if a.data:
             folder = FolderSource(a.data, cfg, seed=seed)
             source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
@@ -739,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
     batch_size = settings["batch_size"]
     tr = Trainer(a.run_dir, cfg, source, seed, batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
-    tr.state.update(settings, seed=seed, augment=augment, config=cfg.to_json())
+    tr.state.update(settings, seed=seed, augment=augment, physics_radius=physics_radius, config=cfg.to_json())
     if init is not None and tr.state["batch"] == 0:
         try:
             tr.model.set_weights(init[0].get_weights())

@@ -184,6 +184,29 @@ def test_augmented_stream_flips_pairs(monkeypatch):
     assert len(corners) == 4
 
 
+def test_camera_physics_radius_follows_the_pairs_true_radius(monkeypatch):
+    """``camera`` mode: the physics channel uses the drawn camera's radius (to within the
+    refinement's error); ``table`` mode the table radius whatever the camera."""
+    from hdc import features, synth
+
+    seen = []
+    real = features.config_features
+    monkeypatch.setattr(features, "config_features", lambda n, st, c, r=1.0: seen.append(r) or real(n, st, c, r))
+    cams = []
+    real_pair = synth.training_pair
+    monkeypatch.setattr(synth, "training_pair", lambda *a, **k: cams.append(k.get("model")) or real_pair(*a, **k))
+    for k in range(3):
+        train.StreamSource(TINY, physics_radius="camera").pair(9, np.random.default_rng(k))
+        train.StreamSource(TINY).pair(9, np.random.default_rng(k))
+    cam_scales = [c.aperture.radius_scale for c in cams[0::2]]
+    assert cams[1::2] == [None] * 3 and seen[1::2] == [1.0] * 3
+    assert len(set(seen[0::2])) == 3
+    for r, true in zip(seen[0::2], cam_scales):
+        assert abs(r / true - 1) < 5 * train.CAMERA_RADIUS_ERROR
+    with pytest.raises(ValueError, match="physics radius"):
+        train.StreamSource(TINY, physics_radius="exact")
+
+
 def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
     import json
 
@@ -201,14 +224,17 @@ def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypat
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     run = tmp_path / "run"
     common = [str(run), "--config", "tiny", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
-    assert train.main([*common, "--batch-size", "4", "--start-max-step", "19", "--max-batches", "2"]) == 0
+    first = ["--batch-size", "4", "--start-max-step", "19", "--physics-radius", "camera", "--max-batches", "2"]
+    assert train.main([*common, *first]) == 0
     # a later command without the fine-tuning options or the config: the run keeps its own
     monkeypatch.setitem(train.CONFIGS, "physics16", replace(TINY, dim=4))  # what a bare command would take
     assert train.main([*common[:1], *common[3:], "--max-batches", "4"]) == 0
     state = json.loads((run / "state.json").read_text())
     assert state["start_max_step"] == 19 and state["batch_size"] == 4 and state["samples"] == 16
+    assert state["physics_radius"] == "camera"
     card = json.loads((run / "last.json").read_text())
     assert card["max_step_trained"] == 19 and card["config"]["dim"] == TINY.dim
+    assert card["physics_radius"] == "camera"
     assert "start_max_step=19; keeping it" in capsys.readouterr().err
 
 
