@@ -125,7 +125,7 @@ def bench_preprocessing(repeats: int) -> list[tuple[str, str, str]]:
 
 
 def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
-    from hdc import background, features, io, pipeline
+    from hdc import background, features, io, pipeline, radius
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -154,6 +154,9 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             result = deb(img, 8)
             t_write = timeit(lambda: io.write_png(out, result), repeats)
             t_all = timeit(lambda: io.write_png(out, deb(io.read_image(blurred), 8)), repeats)
+            n_ref = radius.N_IMAGES
+            t_ref = timeit(lambda: deb.estimate_radius([norm] * n_ref, 8), max(1, repeats // 2))
+            deb.radius_scales.clear()
             rows += [
                 ("downscale + background", f"{t_norm:.3f} s", f"{t_norm / t_ident:.2f}"),
                 ("features", f"{t_feat:.3f} s", f"{t_feat / t_ident:.2f}"),
@@ -161,6 +164,17 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
                 ("upsample + finalize", f"{t_up:.3f} s", f"{t_up / t_ident:.2f}"),
                 ("write PNG", f"{t_write:.3f} s", f"{t_write / t_ident:.2f}"),
                 ("whole image, network (after load)", f"{t_all:.3f} s", f"{t_all / t_ident:.2f}"),
+                (
+                    f"blind radius refinement, once per folder and step ({n_ref} images x "
+                    f"{len(radius.SCALE_GRID)} scales, no TTA)",
+                    f"{t_ref:.2f} s",
+                    f"{t_ref / t_ident:.2f}",
+                ),
+                (
+                    "whole image with the refinement spread over a 20-image folder",
+                    f"{t_all + t_ref / 20:.3f} s",
+                    f"{(t_all + t_ref / 20) / t_ident:.2f}",
+                ),
             ]
         wien = pipeline.Deblurrer(method="wiener")
         t_w = timeit(lambda: io.write_png(out, wien(io.read_image(blurred), 8)), repeats)
