@@ -261,6 +261,21 @@ def machine_info() -> str:
     )
 
 
+def merge_sections(text: str, sections: dict[str, str]) -> str:
+    """``text`` (a results file) with its ``## name`` sections replaced by ``sections``;
+    sections it lacks are appended. Used by ``--only``, so a partial rerun does not drop
+    the other sections' numbers."""
+    for name, body in sections.items():
+        head = f"## {name}\n"
+        if head not in text:
+            text = text.rstrip("\n") + "\n\n" + body
+            continue
+        i = text.index(head)
+        j = text.find("\n## ", i + len(head))
+        text = text[:i] + body + (text[j:] if j >= 0 else "")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
@@ -276,16 +291,24 @@ def main(argv: list[str] | None = None) -> int:
         f"(median of {a.repeats} repeats; ratio = time or throughput relative to the section's baseline, same run)",
         "",
     ]
+    sections = {}
     for name in a.only or list(SECTIONS):
         print(f"== {name}", file=sys.stderr, flush=True)
         rows = SECTIONS[name](a.repeats)
-        lines += [f"## {name}", "", "| what | median | ratio |", "|---|---:|---:|"]
-        lines += [f"| {w} | {v} | {r} |" for w, v, r in rows]
-        lines.append("")
+        sec = [f"## {name}", ""]
+        if a.only:
+            sec += [f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}`.", ""]
+        sec += ["| what | median | ratio |", "|---|---:|---:|"]
+        sec += [f"| {w} | {v} | {r} |" for w, v, r in rows]
+        sections[name] = "\n".join(sec) + "\n"
         for w, v, r in rows:
             print(f"  {w:<60} {v:>28} {r:>6}", file=sys.stderr, flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text("\n".join(lines) + "\n")
+    if a.only and a.out.is_file():
+        text = merge_sections(a.out.read_text(), sections)  # keep the sections not rerun
+    else:
+        text = "\n".join(lines) + "\n" + "\n".join(sections.values())
+    a.out.write_text(text)
     print(f"wrote {a.out}", file=sys.stderr)
     return 0
 
