@@ -29,7 +29,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.transform import resize
 
-from hdc import background, features, io
+from hdc import background, features, io, radius
 from hdc.forward import disk_psf, nominal_radius
 from hdc.tiling import pad_features, run_tiled
 
@@ -224,8 +224,6 @@ class Deblurrer:
     def can_refine_radius(self, step: int) -> bool:
         """Whether :meth:`estimate_radius` would scan ``step`` (network with a physics
         channel, refinement on, a working-scale radius of at least ``radius.MIN_RADIUS_PX``)."""
-        from hdc import radius
-
         return (
             self.method == "network"
             and self.refine_radius
@@ -233,15 +231,15 @@ class Deblurrer:
             and nominal_radius(step, 1.0 / self.factor) >= radius.MIN_RADIUS_PX
         )
 
-    def estimate_radius(self, norms: list[np.ndarray], step: int):
+    def estimate_radius(self, norms: list[np.ndarray], step: int, progress: bool = False) -> radius.RadiusEstimate:
         """Blind radius scale of ``step`` from normalized working-scale text frames
         (:func:`hdc.radius.estimate_scale`, one pass without TTA per scale); stored in
-        :attr:`radius_scales` and returned as a :class:`hdc.radius.RadiusEstimate`."""
-        from hdc import radius
-
+        :attr:`radius_scales` and returned."""
         if not (self.can_refine_radius(step) and norms):
             return radius.RadiusEstimate(self.radius_scales.get(step, 1.0))
-        est = radius.estimate_scale(lambda n, st, sc: self.restore_small(n, st, sc, tta=False), norms, step)
+        est = radius.estimate_scale(
+            lambda n, st, sc: self.restore_small(n, st, sc, tta=False), norms, step, progress=progress
+        )
         self.radius_scales[step] = est.scale
         return est
 
@@ -347,8 +345,8 @@ class FolderSummary:
     estimated: dict[str, int] = field(default_factory=dict)
     not_text: list[str] = field(default_factory=list)
     """Images without a plain text-frame border, deblurred by :func:`generic_deconvolve`."""
-    radius: dict[int, object] = field(default_factory=dict)
-    """Blind radius estimate (:class:`hdc.radius.RadiusEstimate`) per step refined."""
+    radius: dict[int, radius.RadiusEstimate] = field(default_factory=dict)
+    """Blind radius estimate per step refined."""
     seconds: float = 0.0
 
     @property
@@ -379,16 +377,18 @@ def _failure(path: Path, exc: Exception) -> str:
 
 
 def refine_radii(
-    deblurrer: Deblurrer, files: list[Path], steps: dict[str, int], allow_any_depth: bool = False
-) -> dict[int, object]:
+    deblurrer: Deblurrer,
+    files: list[Path],
+    steps: dict[str, int],
+    allow_any_depth: bool = False,
+    progress: bool = False,
+) -> dict[int, radius.RadiusEstimate]:
     """Blind radius refinement (:mod:`hdc.radius`) for every step in ``steps``.
 
     All images of one step share one camera, so a few of them (``radius.N_IMAGES``,
-    spread over the folder, text frames only) stand for the rest. Files that cannot be read are left out here;
-    the deblurring loop reports them.
+    spread over the folder, text frames only) stand for the rest. Files that cannot be
+    read are left out here; the deblurring loop reports them.
     """
-    from hdc import radius
-
     done = {}
     for step in sorted(set(steps.values())):
         if not deblurrer.can_refine_radius(step):
@@ -405,7 +405,7 @@ def refine_radii(
             if not deblurrer.content_check or is_text_frame(small):
                 norms.append(background.normalize(small)[0])
         if norms:
-            done[step] = deblurrer.estimate_radius(norms, step)
+            done[step] = deblurrer.estimate_radius(norms, step, progress)
     return done
 
 
@@ -461,7 +461,7 @@ def deblur_folder(
         steps = dict(summary.estimated)
     else:
         steps = {p.name: step for p in todo}
-    summary.radius = refine_radii(deblurrer, todo, steps, allow_any_depth)
+    summary.radius = refine_radii(deblurrer, todo, steps, allow_any_depth, progress)
 
     desc = "deblur (auto step)" if step is None else f"deblur step {step}"
     for path in tqdm(todo, desc=desc, unit="img", disable=not progress):
@@ -480,8 +480,6 @@ def deblur_folder(
         lines = ["file,estimated_step"] + [f"{k},{v}" for k, v in sorted(summary.estimated.items())]
         (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
     if summary.radius:
-        from hdc.forward import nominal_radius
-
         lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge"] + [
             f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images},{int(e.at_edge)}"
             for s, e in sorted(summary.radius.items())

@@ -73,17 +73,24 @@ def parabola_minimum(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def estimate_scale(
-    restore, norms: Sequence[np.ndarray], step: int, scales: Sequence[float] = SCALE_GRID
+    restore,
+    norms: Sequence[np.ndarray],
+    step: int,
+    scales: Sequence[float] = SCALE_GRID,
+    progress: bool = False,
 ) -> RadiusEstimate:
     """Radius scale for ``step`` from background-normalized working-scale images.
 
     ``restore(norm, step, scale)`` returns the network's working-scale output in [0, 1]
     with the physics channel's radius multiplied by ``scale`` (see
-    :meth:`hdc.pipeline.Deblurrer.restore_small`).
+    :meth:`hdc.pipeline.Deblurrer.restore_small`). ``progress`` shows a bar over the scales.
     """
+    from tqdm import tqdm
+
     if not norms:
         return RadiusEstimate(1.0)
-    curve = [float(np.mean([binary_entropy(restore(n, step, s)) for n in norms])) for s in scales]
+    bar = tqdm(scales, desc=f"radius refinement step {step}", unit="scale", leave=False, disable=not progress)
+    curve = [float(np.mean([binary_entropy(restore(n, step, s)) for n in norms])) for s in bar]
     at_edge = int(np.argmin(curve)) in (0, len(curve) - 1)
     scale = 1.0 if at_edge else parabola_minimum(scales, curve)
     return RadiusEstimate(scale, tuple(scales), tuple(curve), len(norms), at_edge)
