@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if summary.not_text:
         n = len(summary.not_text)
         print(
-            f"{n} {'image is' if n == 1 else 'images are'} not text frames (no plain border): deblurred by generic "
-            f"Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
+            f"{n} {'image is not a text frame' if n == 1 else 'images are not text frames'} (no plain border): "
+            f"deblurred by generic Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
             file=sys.stderr,
         )
     for s, est in sorted(summary.radius.items()):

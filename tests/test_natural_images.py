@@ -65,7 +65,7 @@ def test_main_reports_non_text_frames(tiny_dataset, tmp_path, capsys):
     io.write_tiff(src / "camera.tif", blurred)
     assert main.main([str(src), str(tmp_path / "out"), "4", "--method", "wiener", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "1 image is not text frames" in err and "camera.tif" in err
+    assert "1 image is not a text frame (no plain border)" in err and "camera.tif" in err
     out = io.read_image(tmp_path / "out" / "camera.png")
     expected = pipeline.generic_deconvolve(io.read_image(src / "camera.tif"), 4)
     assert np.abs(out * 255 - expected).max() <= 1
