@@ -37,7 +37,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from hdc import background, features, io, synth, targets  # noqa: E402
+from hdc import background, features, io, radius, synth, targets  # noqa: E402
 from hdc.config import CONFIGS, ModelConfig  # noqa: E402
 from hdc.forward import ForwardModel  # noqa: E402
 from hdc.pipeline import TTA_FLIPS  # noqa: E402
@@ -135,7 +135,7 @@ class StreamSource:
 
     ``physics_radius`` "table": the physics channel uses the step's table radius while
     the camera's true radius varies around it (what inference sees without radius
-    refinement); "camera": it uses the pair's true radius to within
+    refinement); "camera": it uses the pair's true (equivalent-disk) radius to within
     ``CAMERA_RADIUS_ERROR`` (what inference sees with :mod:`hdc.radius` refinement).
     """
 
@@ -157,7 +157,11 @@ class StreamSource:
         if self.physics_radius == "table":
             return None, 1.0
         cam = ForwardModel.random(step, rng)
-        return cam, cam.aperture.radius_scale * float(rng.normal(1.0, CAMERA_RADIUS_ERROR))
+        error = float(rng.normal(1.0, CAMERA_RADIUS_ERROR))
+        small = cam.at_scale(1.0 / self.cfg.factor)
+        if small.radius_px < radius.MIN_RADIUS_PX:  # inference keeps the table radius there
+            return cam, 1.0
+        return cam, small.equivalent_radius_scale() * error
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         scale = 1.0 / self.cfg.factor

@@ -36,6 +36,19 @@ def test_polygon_aperture_has_disk_area():
     assert not np.allclose(k, disk_psf(r))
 
 
+def test_equivalent_radius():
+    from hdc.forward import equivalent_radius
+
+    for r in (3.0, 10.0, 25.0):  # from 3 px on, pixelization is corrected to within 1%
+        assert equivalent_radius(disk_psf(r)) == pytest.approx(r, rel=0.01)
+        assert equivalent_radius(disk_psf(r, Aperture(radius_scale=1.1))) == pytest.approx(1.1 * r, rel=0.01)
+    # a bright rim and soft edges widen the PSF beyond its nominal radius_scale
+    assert equivalent_radius(disk_psf(10.0, Aperture(rim=0.5, softness=0.08))) > 10.3
+    cam = ForwardModel(step=9, scale=1 / 7, aperture=Aperture(radius_scale=0.95))
+    assert cam.equivalent_radius_scale() == pytest.approx(0.95, rel=0.01)
+    assert ForwardModel(step=0, scale=1 / 7).equivalent_radius_scale() == 1.0  # no blur: nothing to measure
+
+
 def test_fft_convolve_matches_scipy():
     rng = np.random.default_rng(0)
     img = rng.random((61, 77)).astype(np.float32)

@@ -198,7 +198,7 @@ def test_camera_physics_radius_follows_the_pairs_true_radius(monkeypatch):
     for k in range(3):
         train.StreamSource(TINY, physics_radius="camera").pair(9, np.random.default_rng(k))
         train.StreamSource(TINY).pair(9, np.random.default_rng(k))
-    cam_scales = [c.aperture.radius_scale for c in cams[0::2]]
+    cam_scales = [c.at_scale(1 / TINY.factor).equivalent_radius_scale() for c in cams[0::2]]
     assert cams[1::2] == [None] * 3 and seen[1::2] == [1.0] * 3
     assert len(set(seen[0::2])) == 3
     for r, true in zip(seen[0::2], cam_scales):
