@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             f"deblurred by generic Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
             file=sys.stderr,
         )
-    for s, est in sorted(summary.radius.items()):
+    for s, est in sorted(summary.radius_estimates.items()):
         images = f"{est.n_images} {'image' if est.n_images == 1 else 'images'}"
         lo, hi = min(est.scales), max(est.scales)
         found = f"no minimum inside x{lo:.2f}-{hi:.2f}, table radius kept" if est.at_edge else "blind refinement"

@@ -345,7 +345,7 @@ class FolderSummary:
     estimated: dict[str, int] = field(default_factory=dict)
     not_text: list[str] = field(default_factory=list)
     """Images without a plain text-frame border, deblurred by :func:`generic_deconvolve`."""
-    radius: dict[int, radius.RadiusEstimate] = field(default_factory=dict)
+    radius_estimates: dict[int, radius.RadiusEstimate] = field(default_factory=dict)
     """Blind radius estimate per step refined."""
     seconds: float = 0.0
 
@@ -425,8 +425,8 @@ def deblur_folder(
     estimates are returned in ``summary.estimated`` and written to
     ``output_dir/estimated_steps.csv``. With the network, each step's physics-channel
     radius is then refined blindly on a few of its images (:func:`refine_radii`, unless
-    ``deblurrer.refine_radius`` is off); the scales are returned in ``summary.radius`` and
-    written to ``output_dir/radius_refinement.csv``.
+    ``deblurrer.refine_radius`` is off); the estimates are returned in
+    ``summary.radius_estimates`` and written to ``output_dir/radius_refinement.csv``.
 
     A file that cannot be read or processed is recorded in ``summary.failed`` (and passed
     to ``on_error(message)``), and the loop goes on. PNGs are written atomically, so an
@@ -461,7 +461,7 @@ def deblur_folder(
         steps = dict(summary.estimated)
     else:
         steps = {p.name: step for p in todo}
-    summary.radius = refine_radii(deblurrer, todo, steps, allow_any_depth, progress)
+    summary.radius_estimates = refine_radii(deblurrer, todo, steps, allow_any_depth, progress)
 
     desc = "deblur (auto step)" if step is None else f"deblur step {step}"
     for path in tqdm(todo, desc=desc, unit="img", disable=not progress):
@@ -474,15 +474,15 @@ def deblur_folder(
         if not deblurrer.last_was_text:
             summary.not_text.append(path.name)
     summary.seconds = time.perf_counter() - t0
-    if summary.estimated or summary.radius:
+    if summary.estimated or summary.radius_estimates:
         out.mkdir(parents=True, exist_ok=True)
     if summary.estimated:
         lines = ["file,estimated_step"] + [f"{k},{v}" for k, v in sorted(summary.estimated.items())]
         (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
-    if summary.radius:
+    if summary.radius_estimates:
         lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge"] + [
             f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images},{int(e.at_edge)}"
-            for s, e in sorted(summary.radius.items())
+            for s, e in sorted(summary.radius_estimates.items())
         ]
         (out / "radius_refinement.csv").write_text("\n".join(lines) + "\n")
     return summary
