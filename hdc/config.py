@@ -34,6 +34,11 @@ class ModelConfig:
     """Training crop size (input pixels)."""
     median_impl: str = "exact"
     """How the median channels are computed (``features.MEDIAN_IMPLS``); "rank8" is ~2x faster."""
+    dilations: tuple[int, ...] = (1,)
+    """Dilation rates of the refinement convolution, cycled over the iterations; each rate
+    has its own shared convolution. ``(1,)`` is the reference; ``(1, 3)`` alternates a
+    dense and a 3-dilated 5x5 convolution, a multi-scale context aggregation in the sense
+    of Yu & Koltun (ICLR 2016) that widens the receptive field at no extra cost per pixel."""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -43,7 +48,12 @@ class ModelConfig:
     @property
     def margin(self) -> int:
         """Pixels lost on each side by the valid convolutions."""
-        return (self.n_pre + 1) + self.n_refinements * ((self.shared_width - 1) // 2)
+        c = (self.shared_width - 1) // 2
+        return (self.n_pre + 1) + sum(c * self.dilation(i) for i in range(self.n_refinements))
+
+    def dilation(self, iteration: int) -> int:
+        """Dilation rate of refinement ``iteration`` (0-based)."""
+        return self.dilations[iteration % len(self.dilations)]
 
     def output_size(self, input_size: int) -> int:
         return input_size - 2 * self.margin
@@ -51,14 +61,16 @@ class ModelConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         d["median_widths"] = list(self.median_widths)
+        d["dilations"] = list(self.dilations)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
-        if "median_widths" in kw:
-            kw["median_widths"] = tuple(kw["median_widths"])
+        for key in ("median_widths", "dilations"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
         return cls(**kw)
 
 

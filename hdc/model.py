@@ -5,7 +5,8 @@ Three stages, all valid-padding convolutions:
 * preprocessing: ``n_pre`` x (Conv 3x3 elu -> BatchNorm -> x * gate(step)), then
   Conv 3x3 tanh -> x * gate(step);
 * refinement: ``n_refinements`` iterations of ONE shared Conv2D(dim, w x w, tanh), mixed
-  highway-style, ``x = crop(x) * (1 - g) + shared(x) * g`` with ``g = gate_i(step)``;
+  highway-style, ``x = crop(x) * (1 - g) + shared(x) * g`` with ``g = gate_i(step)``
+  (configs with several ``dilations`` cycle through one shared convolution per rate);
 * postprocessing: 1x1 convolutions (elu + BatchNorm) and a sigmoid output (1 = white).
 
 Each gate is a Dense(sigmoid) layer on the step number, so the blur step scales the
@@ -51,12 +52,17 @@ def build_model(config: ModelConfig | str = "reference", input_size: int | None 
     x = layers.Conv2D(dim, 3, activation="tanh", name="pre_out")(x)
     x = x * _gate(step, dim, "pre_out_gate")
 
-    shared = layers.Conv2D(dim, cfg.shared_width, activation="tanh", name="shared")
+    # one shared convolution per dilation rate (the reference: one, undilated)
     c = (cfg.shared_width - 1) // 2
-    crop = layers.Cropping2D(c, name="crop")
+    shared, crop = {}, {}
+    for r in dict.fromkeys(cfg.dilations):
+        suffix = "" if r == 1 else f"_d{r}"
+        shared[r] = layers.Conv2D(dim, cfg.shared_width, dilation_rate=r, activation="tanh", name="shared" + suffix)
+        crop[r] = layers.Cropping2D(c * r, name="crop" + suffix)
     for i in range(cfg.n_refinements):
+        r = cfg.dilation(i)
         g = _gate(step, dim, f"refine_gate{i}")
-        x = crop(x) * (1.0 - g) + shared(x) * g
+        x = crop[r](x) * (1.0 - g) + shared[r](x) * g
 
     x = layers.BatchNormalization(name="post_bn0")(
         layers.Conv2D(int((sub * dim) ** 0.5), 1, activation="elu", name="post_conv0")(x)

@@ -59,6 +59,32 @@ def test_save_load_roundtrip(tmp_path):
     assert ModelConfig.from_json(cfg.to_json()) == cfg
 
 
+def test_dilated_refinement_margin_shapes_and_sharing():
+    cfg = replace(CONFIGS["physics16"], dilations=(1, 3))
+    assert cfg.margin == 5 + 6 * 2 + 6 * 6  # pre-stage 5, then 2 px or 6 px per iteration
+    m = build_model(cfg)
+    y = m([np.zeros((1, 120, 120, cfg.in_channels), np.float32), np.ones((1, 1), np.float32)])
+    assert tuple(y.shape) == (1, 120 - 2 * cfg.margin, 120 - 2 * cfg.margin, 1)
+    # one shared convolution per rate: the plain config's parameters + one 5x5 conv
+    plain = build_model(CONFIGS["physics16"]).count_params()
+    assert m.count_params() == plain + 5 * 5 * 16 * 16 + 16
+    assert {layer.name for layer in m.layers if layer.name.startswith("shared")} == {"shared", "shared_d3"}
+    assert m.get_layer("shared_d3").dilation_rate == (3, 3)
+    # stitched tiles equal the whole image only if the margin is the true receptive reach
+    rng = np.random.default_rng(5)
+    feats = rng.random((70, 100, cfg.in_channels)).astype(np.float32)
+
+    def predict(batch):
+        return np.asarray(m([batch, np.full((len(batch), 1), 9.0, np.float32)], training=False))
+
+    tiled = tiling.run_tiled(predict, feats, cfg.margin, tile=2 * cfg.margin + 24, batch_size=4)
+    padded = tiling.pad_features(feats, cfg.margin, 24)
+    whole = predict(padded[None])[0, ..., 0][:70, :100]
+    assert np.abs(tiled - whole).max() < 1e-5
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    assert CONFIGS["physics16"].margin == 29 and CONFIGS["physics16"].dilations == (1,)
+
+
 @pytest.mark.parametrize("shape,tile", [((60, 90), 64), ((97, 131), 80), ((20, 25), 64), ((208, 337), 110)])
 def test_tiled_equals_whole_image(shape, tile):
     cfg = replace(CONFIGS["physics16"], n_refinements=3)
