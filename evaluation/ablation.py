@@ -59,7 +59,7 @@ VARIANTS: dict[str, ModelConfig] = {
     # convolution (receptive field 83 or 107 at the cost of 12 iterations); larger crops
     # keep the share of loss pixels near physics16's
     "dilated2": replace(BASE, name="dilated2", dilations=(1, 2), crop=192),
-    "dilated3": replace(BASE, name="dilated3", dilations=(1, 3), crop=224),
+    "dilated3": replace(CONFIGS["dilated16"], name="dilated3"),
     "reference": CONFIGS["reference"],
 }
 BCE_STEPS: tuple[int, ...] = (2, 6, 10, 14, 18)

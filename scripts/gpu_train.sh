@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Train on an accelerator machine for a fixed number of minutes: two runs side by side,
+# by default (session 4's pair)
 #   ft16 - the shipped physics16 weights fine-tuned on all 20 steps (rank8 features), and
-#   p24  - the 24-channel physics24 config from scratch (curriculum from steps 0-9),
+#   p24  - the 24-channel physics24 config from scratch (curriculum from steps 0-9);
+# A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace them (hdc.train arguments
+# after the run folder), e.g. B_NAME=d16 B_ARGS="--config dilated16 --ramp 150"; a name
+# that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that run.
 # each with 7 processes making batches (a small network on a GPU waits on data, not math).
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow). Run folders are packed into OUT_DIR/runs.tgz every minute
@@ -50,10 +54,17 @@ echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
 common=(--batch-size "${BATCH:-64}" --workers "${WORKERS:-7}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
-python3 -m hdc.train "$runs/ft16" --init weights/physics16 --config physics16_rank8 --lr 1e-3 \
-    "${common[@]}" >"$out/ft16.log" 2>&1 &
+a_name=${A_NAME:-ft16}
+b_name=${B_NAME:-p24}
+read -r -a a_args <<<"${A_ARGS---init weights/physics16 --config physics16_rank8 --lr 1e-3}"
+read -r -a b_args <<<"${B_ARGS---config physics24 --ramp 150}"
+# a run of that name in the repository's runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") is resumed
+for name in "$a_name" "$b_name"; do
+    if [ -d "runs/$name" ]; then cp -r "runs/$name" "$runs/"; fi
+done
+python3 -m hdc.train "$runs/$a_name" "${a_args[@]}" "${common[@]}" >"$out/$a_name.log" 2>&1 &
 a=$!
-python3 -m hdc.train "$runs/p24" --config physics24 --ramp 150 "${common[@]}" >"$out/p24.log" 2>&1 &
+python3 -m hdc.train "$runs/$b_name" "${b_args[@]}" "${common[@]}" >"$out/$b_name.log" 2>&1 &
 b=$!
 pack() { tar czf "$out/.runs.tgz" -C "$runs" . && mv "$out/.runs.tgz" "$out/runs.tgz"; }
 (nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 30 >"$out/gpu_util.csv" 2>/dev/null &)
@@ -68,5 +79,5 @@ ra=$?
 wait $b
 rb=$?
 pack
-tail -c 400 "$out/ft16.log" "$out/p24.log"
-echo "exit codes: ft16 $ra, p24 $rb"
+tail -c 400 "$out/$a_name.log" "$out/$b_name.log"
+echo "exit codes: $a_name $ra, $b_name $rb"
