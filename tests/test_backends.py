@@ -25,6 +25,14 @@ rng = np.random.default_rng(0)
 norm = np.clip(1 - 0.6 * rng.random((120, 180)), 0, 1).astype(np.float32)
 out = pipeline.load_deblurrer('network').restore_small(norm, 6) if pipeline.default_weights_available() else norm
 np.save({out!r}, out)
+# the dilated config, with the same seeded weights on every backend
+md = build_model('dilated16')
+for v in md.weights:
+    fill = np.ones(v.shape) if 'moving_variance' in v.path else rng.normal(0, 0.1, v.shape)
+    v.assign(fill.astype(np.float32))
+x = rng.random((1, 120, 120, 6)).astype(np.float32)
+y = keras.ops.convert_to_numpy(md([x, np.full((1, 1), 12.0, np.float32)], training=False))
+np.save({out!r}.replace('.npy', '_dilated.npy'), y)
 print(keras.backend.backend())
 """
 
@@ -47,5 +55,8 @@ def test_other_backend_matches_tensorflow(backend, tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         assert r.stdout.strip().splitlines()[-1] == name
         results[name] = np.load(out)
+        results[name + "_dilated"] = np.load(str(out).replace(".npy", "_dilated.npy"))
+    assert results["tensorflow_dilated"].shape == (1, 120 - 2 * 53, 120 - 2 * 53, 1)
+    assert np.abs(results["tensorflow_dilated"] - results[backend + "_dilated"]).max() < 1e-4
     if pipeline.default_weights_available():
         assert np.abs(results["tensorflow"] - results[backend]).max() < 1e-3
