@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Train on an accelerator machine for a fixed number of minutes: two runs side by side,
-# by default (session 4's pair)
+# each with 7 processes making batches (a small network on a GPU waits on data, not math).
+# By default they are session 4's pair:
 #   ft16 - the shipped physics16 weights fine-tuned on all 20 steps (rank8 features), and
 #   p24  - the 24-channel physics24 config from scratch (curriculum from steps 0-9);
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace them (hdc.train arguments
 # after the run folder), e.g. B_NAME=d16 B_ARGS="--config dilated16 --ramp 150"; a name
-# that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that run.
-# each with 7 processes making batches (a small network on a GPU waits on data, not math).
+# that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that committed run.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow). Run folders are packed into OUT_DIR/runs.tgz every minute
 # and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
