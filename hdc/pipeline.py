@@ -228,7 +228,7 @@ class Deblurrer:
             self.method == "network"
             and self.refine_radius
             and getattr(self.config, "n_physics", 0) > 0
-            and nominal_radius(step, 1.0 / self.factor) >= radius.MIN_RADIUS_PX
+            and radius.refinable(step, self.factor)
         )
 
     def estimate_radius(self, norms: list[np.ndarray], step: int, progress: bool = False) -> radius.RadiusEstimate:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hdc.forward import nominal_radius
+
 SCALE_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.80, 1.2401, 0.04), 2))
 """Radius scales tried (true / table radius): the table is trusted to +-20%."""
 N_IMAGES: int = 4
@@ -29,6 +31,13 @@ MIN_RADIUS_PX: float = 1.5
 """Below this working-scale radius (steps 0-2 at 1:7) the scale barely changes the
 physics channel (the entropy curve is flat to within 3% and OCR sits at the sharp
 images' level), so the table radius is kept."""
+
+
+def refinable(step: int, factor: int) -> bool:
+    """Whether ``step``'s radius is refined at the working scale 1:``factor`` (its table
+    radius there is at least :data:`MIN_RADIUS_PX`); training's ``camera`` radius mode
+    follows the same rule."""
+    return nominal_radius(step, 1.0 / factor) >= MIN_RADIUS_PX
 
 
 def binary_entropy(y: np.ndarray) -> float:

@@ -158,10 +158,9 @@ class StreamSource:
             return None, 1.0
         cam = ForwardModel.random(step, rng)
         error = float(rng.normal(1.0, CAMERA_RADIUS_ERROR))
-        small = cam.at_scale(1.0 / self.cfg.factor)
-        if small.radius_px < radius.MIN_RADIUS_PX:  # inference keeps the table radius there
+        if not radius.refinable(step, self.cfg.factor):  # inference keeps the table radius there
             return cam, 1.0
-        return cam, small.equivalent_radius_scale() * error
+        return cam, cam.at_scale(1.0 / self.cfg.factor).equivalent_radius_scale() * error
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         scale = 1.0 / self.cfg.factor
