@@ -9,63 +9,45 @@ the mean of both over 2 flips each (the shipped cost). Kept as the record of wha
 results in ``docs/experiments_session6.md``.
 """
 
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from evaluation.ocr_score import score_image
-from hdc import background, features, io, pipeline
+from hdc import pipeline
+from scripts.experiments.common import (
+    FLIPS,
+    flipped_restorations,
+    radius_frames,
+    save_rows,
+    score_variants,
+    step_frames,
+    summarize,
+)
 
 root = Path(sys.argv[1])
 steps = [int(s) for s in sys.argv[2].split(",")]
 nimg = int(sys.argv[3])
 out = Path(sys.argv[4])
-a = pipeline.load_deblurrer("network")
-b = pipeline.load_deblurrer("network", "runs/gpu_p24/last")
-F = a.factor
-FL = pipeline.TTA_FLIPS
+nets = {"a": pipeline.load_deblurrer("network"), "b": pipeline.load_deblurrer("network", "runs/gpu_p24/last")}
+F = nets["a"].factor
+VARIANTS = {
+    "p16": [("a", fl) for fl in FLIPS],
+    "p24": [("b", fl) for fl in FLIPS],
+    "ens": [(n, fl) for n in "ab" for fl in FLIPS],
+    "ens_2fl": [(n, fl) for n in "ab" for fl in (FLIPS[0], FLIPS[3])],
+}
 tmp = Path(tempfile.mkdtemp())
 res = []
 for step in steps:
-    files = []
-    for font in io.FONTS:
-        files += [t for t in io.list_tiffs(root / f"step{step}" / font / "CAM02")][:nimg]
-    imgs = [io.read_image(f) for f in files]
-    norms = [background.normalize(features.downscale(im, F))[0] for im in imgs]
-    sel = norms[:: max(1, len(norms) // 4)][:4]
-    ea = a.estimate_radius(sel, step)
-    eb = b.estimate_radius(sel, step)
-    print("step", step, "scales", ea.scale, eb.scale, flush=True)
+    files, imgs, norms = step_frames(root, step, nimg, F)
+    scales = [deb.estimate_radius(radius_frames(norms), step).scale for deb in nets.values()]
+    print("step", step, "scales", *scales, flush=True)
     for f, im, norm in zip(files, imgs, norms):
-        outs = {}
-        for name, deb in (("a", a), ("b", b)):
-            deb.tta = False
-            for fl in FL:
-                v = np.ascontiguousarray(np.flip(norm, fl)) if fl else norm
-                y = deb.restore_small(v, step)
-                outs[(name, fl)] = np.flip(y, fl) if fl else y
-        variants = {
-            "p16": [("a", fl) for fl in FL],
-            "p24": [("b", fl) for fl in FL],
-            "ens": [(n, fl) for n in "ab" for fl in FL],
-            "ens_2fl": [(n, fl) for n in "ab" for fl in (FL[0], FL[3])],
-        }
+        outs = {(n, fl): y for n, deb in nets.items() for fl, y in flipped_restorations(deb, norm, step).items()}
         row = {"step": step, "file": f.name}
-        for name, keys in variants.items():
-            y = np.mean([outs[k] for k in keys], axis=0)
-            r = pipeline.finalize(pipeline.upsample(y, im.shape, F))
-            png = tmp / f"{name}.png"
-            io.write_png(png, r)
-            row[name] = score_image(png, f.with_suffix(".txt"))
+        to_full = lambda y, shape=im.shape: pipeline.upsample(y, shape, F)  # noqa: E731
+        row.update(score_variants(outs, VARIANTS, to_full, f.with_suffix(".txt"), tmp))
         res.append(row)
         print(row, flush=True)
-    with open(out, "w") as fh:
-        json.dump(res, fh)
-names = [k for k in res[0] if k not in ("step", "file")]
-for step in steps:
-    rs = [r for r in res if r["step"] == step]
-    print(step, " ".join(f"{n} {np.mean([r[n] for r in rs]):.1f}" for n in names))
-print("all", " ".join(f"{n} {np.mean([r[n] for r in res]):.2f}" for n in names))
+    save_rows(res, out)
+summarize(res, steps)
