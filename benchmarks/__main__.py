@@ -30,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hdc.keras_import import import_keras  # noqa: E402
+
 
 def timeit(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn`` over ``repeats`` calls (after one warm-up call)."""
@@ -206,7 +208,7 @@ def bench_scoring(repeats: int) -> list[tuple[str, str, str]]:
 
 
 def bench_training(repeats: int) -> list[tuple[str, str, str]]:
-    import keras
+    keras = import_keras()
 
     from hdc.model import CONFIGS, build_model
 
@@ -245,7 +247,7 @@ SECTIONS = {
 
 
 def machine_info() -> str:
-    import keras
+    keras = import_keras()
 
     cpu = platform.processor() or platform.machine()
     try:

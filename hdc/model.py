@@ -21,10 +21,12 @@ import json
 import os
 from pathlib import Path
 
-import keras
-from keras import layers, ops
+from hdc.keras_import import import_keras
 
-from hdc.config import CONFIGS, ModelConfig  # noqa: F401  (re-exported: the public names)
+keras = import_keras()
+from keras import layers, ops  # noqa: E402
+
+from hdc.config import CONFIGS, ModelConfig  # noqa: E402, F401  (re-exported: the public names)
 
 
 def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:

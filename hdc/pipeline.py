@@ -31,6 +31,7 @@ from skimage.transform import resize
 
 from hdc import background, features, io, radius
 from hdc.forward import disk_psf, nominal_radius
+from hdc.keras_import import import_keras
 from hdc.tiling import pad_features, run_tiled
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -197,7 +198,7 @@ class Deblurrer:
         """
         if self.method in ("wiener", "richardson_lucy"):
             return classical_restore(norm, step, self.method)
-        import keras
+        keras = import_keras()
 
         cfg = self.config
         scale = self.radius_scales.get(step, 1.0) if radius_scale is None else radius_scale
@@ -309,7 +310,7 @@ def default_weights_available() -> bool:
 
 def describe_device() -> str:
     """'GPU (name)' when the Keras backend sees one, else 'CPU'."""
-    import keras
+    keras = import_keras()
 
     backend = keras.backend.backend()
     try:

@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from hdc import background, features, io, radius, synth, targets  # noqa: E402
 from hdc.config import CONFIGS, ModelConfig  # noqa: E402
 from hdc.forward import ForwardModel  # noqa: E402
+from hdc.keras_import import import_keras  # noqa: E402
 from hdc.pipeline import TTA_FLIPS  # noqa: E402
 
 LEARNING_RATE = 10**-2.5
@@ -371,7 +372,7 @@ def recalibrate_batchnorm(
     lag. Only the BN statistics change. Returns the number of BN layers. With
     ``stream``, the batches are made by its workers (its seed and batch size apply).
     """
-    import keras
+    keras = import_keras()
 
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in bns]
@@ -442,7 +443,7 @@ class Trainer:
         lr: float = LEARNING_RATE,
         workers: int = 1,
     ):
-        import keras
+        keras = import_keras()
 
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -475,7 +476,7 @@ class Trainer:
         return self.run_dir / "checkpoint.keras"
 
     def _resume(self) -> None:
-        import keras
+        keras = import_keras()
 
         state_file = self.run_dir / "state.json"
         if self.ckpt.exists() and state_file.exists():
@@ -601,7 +602,7 @@ def export(
 ) -> None:
     """Write shippable weights + model card: ``model`` (default: the training model), whose
     BatchNorm statistics came from ``precise_bn`` batches (0: the training moving averages)."""
-    import keras
+    keras = import_keras()
 
     from hdc import calibration as hcal
     from hdc import model as hmodel
@@ -796,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
             return 2
     tr.init = a.init
-    import keras
+    keras = import_keras()
 
     machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
     stop = {"flag": False}
