@@ -96,7 +96,11 @@ def normalize(
     The normalized image has background ~1.0 and dark text; it is clipped to [0, 2] only to
     bound pathological values (noise above the background is kept, not clipped at 1).
     """
-    fit = fit_background(image, n_samples, border, discard, seed)
+    return divide(image, fit_background(image, n_samples, border, discard, seed))
+
+
+def divide(image: np.ndarray, fit: BackgroundFit) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalize` with a fit already made: returns (normalized, background)."""
     bg = evaluate_background(fit, image.shape)
     floor = max(float(np.abs(fit.coef[0])) * 0.05, 1e-4)
     norm = image / np.maximum(bg, floor)

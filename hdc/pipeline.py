@@ -121,9 +121,10 @@ have content there (>= 0.15 on scikit-image's samples at any blur).
 """
 
 
-def is_text_frame(small: np.ndarray) -> bool:
-    """Whether a working-scale photograph looks like an HDC text frame (plain border)."""
-    fit = background.fit_background(small)
+def is_text_frame(small: np.ndarray, fit: background.BackgroundFit | None = None) -> bool:
+    """Whether a working-scale photograph looks like an HDC text frame (plain border);
+    ``fit`` is its background fit when already made."""
+    fit = background.fit_background(small) if fit is None else fit
     level = float(np.median(small[background.border_mask(small.shape)]))
     return level > 0 and fit.rms / level <= TEXT_BORDER_RMS
 
@@ -257,18 +258,22 @@ class Deblurrer:
         if self.method == "identity":
             return io.to_uint8(image)
         small = features.downscale(image, self.factor)
-        self.last_was_text = not self.content_check or is_text_frame(small)
+        fit = background.fit_background(small)
+        self.last_was_text = not self.content_check or is_text_frame(small, fit)
         if not self.last_was_text:
             return generic_deconvolve(image, step)
-        return self.restore_downscaled(small, step, image.shape)
+        return self.restore_downscaled(small, step, image.shape, fit)
 
-    def restore_downscaled(self, small: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+    def restore_downscaled(
+        self, small: np.ndarray, step: int, shape: tuple[int, int], fit: background.BackgroundFit | None = None
+    ) -> np.ndarray:
         """From a working-scale photograph on: normalize -> restore -> full-size ``shape`` uint8.
 
-        Shared by full images (:meth:`__call__`), training's OCR validation on generated
+        Shared by full images (:meth:`__call__`, which passes the background ``fit`` it
+        made for the text-frame check), training's OCR validation on generated
         working-scale pairs, and the regression references.
         """
-        norm = background.normalize(small)[0]
+        norm = background.divide(small, background.fit_background(small) if fit is None else fit)[0]
         return finalize(upsample(self.restore_small(norm, step), shape, self.factor))
 
 
@@ -403,8 +408,9 @@ def refine_radii(
                 small = features.downscale(check_input(group[i], allow_any_depth), deblurrer.factor)
             except Exception:  # noqa: BLE001 - reported by the deblurring loop
                 continue
-            if not deblurrer.content_check or is_text_frame(small):
-                norms.append(background.normalize(small)[0])
+            fit = background.fit_background(small)
+            if not deblurrer.content_check or is_text_frame(small, fit):
+                norms.append(background.divide(small, fit)[0])
         if norms:
             done[step] = deblurrer.estimate_radius(norms, step, progress)
     return done

@@ -75,3 +75,20 @@ def test_main_reports_non_text_frames(tiny_dataset, tmp_path, capsys):
         return float(np.mean((img == 0) | (img == 1)))
 
     assert pure(text_out) > 0.9 and pure(out) < 0.1  # binarized text path vs grey-level generic path
+
+
+def test_one_background_fit_per_image(tiny_dataset, monkeypatch):
+    """The text-frame check and the normalization share one background fit, and sharing
+    it changes nothing: same output as normalizing from scratch."""
+    from hdc import background
+
+    sample = next(iter(io.list_samples(tiny_dataset)))
+    image = io.read_image(sample.blurred)
+    deb = pipeline.Deblurrer(method="wiener")
+    expected = deb.restore_downscaled(features.downscale(image, deb.factor), sample.step, image.shape)
+    calls = []
+    fit = background.fit_background
+    monkeypatch.setattr(background, "fit_background", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    out = deb(image, sample.step)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(out, expected)
