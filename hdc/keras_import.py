@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from types import ModuleType
 
 DEFAULT_LEVEL = 3
-"""Applied when ``TF_CPP_MIN_LOG_LEVEL`` is unset: errors only, like the entry points set."""
+"""``TF_CPP_MIN_LOG_LEVEL`` when unset (set before the import, so TensorFlow applies it to
+its later lines too): like the entry points, only fatal errors."""
 
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
@@ -76,9 +77,11 @@ def captured_stderr_fd() -> Iterator[list[str]]:
 
 
 def import_keras() -> ModuleType:
-    """``import keras`` with :func:`filter_startup_log` applied to what it writes on stderr."""
+    """``import keras`` with :func:`filter_startup_log` applied to what it writes on stderr
+    (``TF_CPP_MIN_LOG_LEVEL`` defaults to :data:`DEFAULT_LEVEL`)."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", str(DEFAULT_LEVEL))  # for TensorFlow's later lines
     captured: list[str] = []
     try:
         with captured_stderr_fd() as captured:

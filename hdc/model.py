@@ -26,7 +26,7 @@ from hdc.keras_import import import_keras
 keras = import_keras()
 from keras import layers, ops  # noqa: E402
 
-from hdc.config import CONFIGS, ModelConfig  # noqa: E402, F401  (re-exported: the public names)
+from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: E402, F401  (re-exported: the public names)
 
 
 def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:
@@ -36,9 +36,22 @@ def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:
     return ops.reshape(g, (-1, 1, 1, units))
 
 
-def build_model(config: ModelConfig | str = "reference", input_size: int | None = None) -> keras.Model:
-    """Build the network; spatial input size None (default) accepts any tile size."""
-    cfg = CONFIGS[config] if isinstance(config, str) else config
+def build_model(
+    config: ModelConfig | str = "reference", input_size: int | None = None, precision: str = "float32"
+) -> keras.Model:
+    """Build the network; spatial input size None (default) accepts any tile size;
+    ``precision`` one of :data:`PRECISIONS` (the global Keras policy is left as it was)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return _build(CONFIGS[config] if isinstance(config, str) else config, input_size)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build(cfg: ModelConfig, input_size: int | None) -> keras.Model:
     im = keras.Input((input_size, input_size, cfg.in_channels), name="image")
     step_in = keras.Input((1,), name="step")
     step = step_in * cfg.step_scale if cfg.step_scale != 1.0 else step_in
@@ -70,7 +83,7 @@ def build_model(config: ModelConfig | str = "reference", input_size: int | None 
         layers.Conv2D(int((sub * dim) ** 0.5), 1, activation="elu", name="post_conv0")(x)
     )
     x = layers.BatchNormalization(name="post_bn1")(layers.Conv2D(8, 1, activation="elu", name="post_conv1")(x))
-    out = layers.Conv2D(1, 1, activation="sigmoid", name="output")(x)
+    out = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="output")(x)
     return keras.Model([im, step_in], out, name=cfg.name)
 
 

@@ -38,7 +38,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from hdc import background, features, io, radius, synth, targets  # noqa: E402
-from hdc.config import CONFIGS, ModelConfig  # noqa: E402
+from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: E402
 from hdc.forward import ForwardModel  # noqa: E402
 from hdc.keras_import import import_keras  # noqa: E402
 from hdc.pipeline import TTA_FLIPS  # noqa: E402
@@ -437,11 +437,12 @@ class Trainer:
         seed: int = 0,
         batch_size: int = 16,
         curriculum: Curriculum | None = None,
-        jit: bool = True,
+        jit: bool = False,
         val_images: int = 20,
         patience: int = 6,
         lr: float = LEARNING_RATE,
         workers: int = 1,
+        precision: str = "float32",
     ):
         keras = import_keras()
 
@@ -463,7 +464,8 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         from hdc.model import build_model
 
-        self.model = build_model(cfg)
+        self.precision = precision
+        self.model = build_model(cfg, precision=precision)
         opt = keras.optimizers.Adam(lr)
         kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
         self.model.compile(optimizer=opt, loss="binary_crossentropy", **kwargs)
@@ -729,7 +731,19 @@ def main(argv: list[str] | None = None) -> int:
         default=64,
         help="batches for recomputing the BatchNorm statistics of validated/exported weights (0: off)",
     )
-    p.add_argument("--no-jit", action="store_true")
+    p.add_argument(
+        "--jit",
+        action="store_true",
+        help="TensorFlow backend: compile the training step with XLA (slower than without on the 2-core CPU, "
+        "README Speed)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on CPUs with bfloat16 units, "
+        "README Speed); validation, export and inference stay float32",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -788,7 +802,9 @@ def main(argv: list[str] | None = None) -> int:
     cur = Curriculum(settings["start_max_step"], settings["max_step"], settings["ramp"])
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
     batch_size = settings["batch_size"]
-    tr = Trainer(a.run_dir, cfg, source, seed, batch_size, cur, jit=not a.no_jit, lr=lr, workers=a.workers)
+    tr = Trainer(
+        a.run_dir, cfg, source, seed, batch_size, cur, jit=a.jit, lr=lr, workers=a.workers, precision=a.precision
+    )
     tr.state.update(settings, seed=seed, augment=augment, physics_radius=physics_radius, config=cfg.to_json())
     if init is not None and tr.state["batch"] == 0:
         try:
@@ -800,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     keras = import_keras()
 
     machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
+    if a.precision != "float32":
+        machine += f", {a.precision}"
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))

@@ -149,3 +149,23 @@ def test_configs_default_to_exact_medians():
     del old_card["median_impl"]  # weights exported before the option existed
     assert ModelConfig.from_json(old_card).median_impl == "exact"
     assert ModelConfig.from_json(CONFIGS["physics16_rank8"].to_json()) == CONFIGS["physics16_rank8"]
+
+
+def test_mixed_precision_build_keeps_the_global_policy_and_weights():
+    import keras
+
+    before = keras.config.dtype_policy().name
+    m16 = build_model("physics16", precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == before
+    m32 = build_model("physics16")
+    m16.set_weights(m32.get_weights())
+    assert m16.count_params() == m32.count_params() == 17889
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 96, 96, CONFIGS["physics16"].in_channels)).astype(np.float32)
+    step = np.full((1, 1), 8.0, np.float32)
+    y32 = keras.ops.convert_to_numpy(m32([x, step], training=False))
+    y16 = keras.ops.convert_to_numpy(m16([x, step], training=False))
+    assert y16.dtype == np.float32 and np.max(np.abs(y16 - y32)) < 0.05
+    assert np.max(np.abs(y16 - y32)) > 0  # computed in bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        build_model("physics16", precision="float16")

@@ -126,7 +126,7 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     previous = calibration.active()
     try:
         args = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--init", str(init), "--max-batches", "4"]
-        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--no-jit", "--precise-bn", "2"]
+        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--precise-bn", "2"]
         assert train.main([*args, "--calibration", str(tmp_path / "cal.json")]) == 0
         assert calibration.active().radius(4) == 32.0
     finally:
@@ -154,7 +154,7 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     assert train.main([str(tmp_path / "r2"), "--data", str(tiny_dataset), "--init", str(tmp_path / "nope")]) == 2
     assert train.main([str(tmp_path / "r3"), "--config", "nope"]) == 2
     # an explicit config must fit the init weights' layers
-    bad = [str(tmp_path / "r4"), "--data", str(tiny_dataset), "--init", str(init), "--config", "physics16", "--no-jit"]
+    bad = [str(tmp_path / "r4"), "--data", str(tiny_dataset), "--init", str(init), "--config", "physics16"]
     capsys.readouterr()
     assert train.main([*bad, "--max-batches", "1"]) == 2
     assert "does not fit config physics16" in capsys.readouterr().err
@@ -378,3 +378,30 @@ def test_cli_records_every_machine_that_trained_the_run(tmp_path, monkeypatch):
     card = json.loads((run / "last.json").read_text())
     assert card["machine"].startswith("machine A, Keras backend ") and "; machine B, Keras backend " in card["machine"]
     assert card["batches"] == 4
+
+
+def test_bfloat16_training_tracks_float32_and_shares_checkpoints(tmp_path):
+    """mixed_bfloat16 computes in bfloat16 with float32 weights: same batches give nearly
+    the same losses as float32, the checkpoint resumes in float32, and the network used
+    for validation and export is float32."""
+    cur = train.Curriculum(start_max=6, max_step=8, ramp=10)
+
+    def trainer(run_dir, precision):
+        src = train.StreamSource(TINY)
+        return train.Trainer(run_dir, TINY, src, batch_size=4, curriculum=cur, val_images=4, precision=precision)
+
+    f32 = trainer(tmp_path / "f32", "float32")
+    b16 = trainer(tmp_path / "b16", "mixed_bfloat16")
+    assert b16.model.get_layer("shared").compute_dtype == "bfloat16"
+    assert b16.model.get_layer("output").compute_dtype == "float32"
+    assert all(str(w.dtype) == "float32" for w in b16.model.weights)
+    losses_f, losses_b = f32.train_batches(8), b16.train_batches(8)
+    assert np.all(np.isfinite(losses_b))
+    assert np.allclose(losses_f, losses_b, rtol=0.05), (losses_f, losses_b)
+    assert not np.allclose(losses_f, losses_b, rtol=1e-6)  # it really computed in bfloat16
+    b16.checkpoint()
+    resumed = trainer(tmp_path / "b16", "float32")
+    assert resumed.state["batch"] == 8 and resumed.model.get_layer("shared").compute_dtype == "float32"
+    for x, y in zip(b16.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert b16.final_model(0).get_layer("shared").compute_dtype == "float32"
