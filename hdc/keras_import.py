@@ -31,7 +31,7 @@ _PRE_INIT = "WARNING: All log messages before absl::InitializeLog() is called ar
 
 
 def min_log_level() -> int:
-    """The ``TF_CPP_MIN_LOG_LEVEL`` in effect (0 shows everything, 3 errors only)."""
+    """The ``TF_CPP_MIN_LOG_LEVEL`` in effect (0 shows everything, 3 only fatal errors)."""
     try:
         return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LEVEL))
     except ValueError:

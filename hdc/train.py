@@ -464,7 +464,6 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         from hdc.model import build_model
 
-        self.precision = precision
         self.model = build_model(cfg, precision=precision)
         opt = keras.optimizers.Adam(lr)
         kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
