@@ -11,13 +11,10 @@ written), 2 for a bad command line, folder or step.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def parse_step(text: str) -> int | None:

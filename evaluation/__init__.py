@@ -1,9 +1,5 @@
 """Evaluation: the organizers' OCR scoring, reports, comparisons, ablation and scans.
 
-The tools that load a network start TensorFlow; its C++ start-up chatter is silenced
-here, before any of them imports Keras (an explicit TF_CPP_MIN_LOG_LEVEL wins).
+The tools that load a network import Keras through :func:`hdc.keras_import.import_keras`,
+which keeps TensorFlow's start-up lines quiet (``TF_CPP_MIN_LOG_LEVEL``, default 3).
 """
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -21,12 +21,11 @@ import json
 import os
 from pathlib import Path
 
+from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: F401  (re-exported: the public names)
 from hdc.keras_import import import_keras
 
 keras = import_keras()
-from keras import layers, ops  # noqa: E402
-
-from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: E402, F401  (re-exported: the public names)
+layers, ops = keras.layers, keras.ops
 
 
 def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:

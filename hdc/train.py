@@ -35,13 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from hdc import background, features, io, radius, synth, targets  # noqa: E402
-from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: E402
-from hdc.forward import ForwardModel  # noqa: E402
-from hdc.keras_import import import_keras  # noqa: E402
-from hdc.pipeline import TTA_FLIPS  # noqa: E402
+from hdc import background, features, io, radius, synth, targets
+from hdc.config import CONFIGS, PRECISIONS, ModelConfig
+from hdc.forward import ForwardModel
+from hdc.keras_import import import_keras
+from hdc.pipeline import TTA_FLIPS
 
 LEARNING_RATE = 10**-2.5
 FINE_TUNE_LEARNING_RATE = 10**-3.5
