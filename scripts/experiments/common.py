@@ -8,6 +8,7 @@ prints per-step and overall means.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,3 +71,32 @@ def summarize(rows: list[dict], steps: list[int]) -> None:
         if rs:
             print(step, " ".join(f"{n} {np.mean([r[n] for r in rs]):.1f}" for n in names))
     print("all", " ".join(f"{n} {np.mean([r[n] for r in rows]):.2f}" for n in names))
+
+
+def run(
+    argv: list[str],
+    factor: int,
+    refine: Callable[[list[np.ndarray], int], str],
+    restorations: Callable[[np.ndarray, np.ndarray, int], dict],
+    variants: dict[str, list],
+    to_full: Callable[[np.ndarray, tuple[int, int]], np.ndarray],
+) -> None:
+    """The experiments' loop, for ``argv`` = ROOT STEPS N OUT.json: per step, ``refine``
+    the radius on a few frames (it returns what to print), then per frame score every
+    variant of ``restorations(image, norm, step)`` (each made full size by ``to_full(y,
+    image shape)``), printing each row and saving the rows after every step; then the
+    per-step and overall means."""
+    root, steps, nimg, out = Path(argv[1]), [int(s) for s in argv[2].split(",")], int(argv[3]), Path(argv[4])
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+    for step in steps:
+        files, images, norms = step_frames(root, step, nimg, factor)
+        print("step", step, refine(radius_frames(norms), step), flush=True)
+        for f, im, norm in zip(files, images, norms):
+            row = {"step": step, "file": f.name}
+            full = lambda y, shape=im.shape: to_full(y, shape)  # noqa: E731
+            row.update(score_variants(restorations(im, norm, step), variants, full, f.with_suffix(".txt"), tmp))
+            rows.append(row)
+            print(row, flush=True)
+        save_rows(rows, out)
+    summarize(rows, steps)

@@ -11,24 +11,10 @@ results in ``docs/experiments_session6.md``.
 """
 
 import sys
-import tempfile
-from pathlib import Path
 
 from hdc import pipeline
-from scripts.experiments.common import (
-    FLIPS,
-    flipped_restorations,
-    radius_frames,
-    save_rows,
-    score_variants,
-    step_frames,
-    summarize,
-)
+from scripts.experiments.common import FLIPS, flipped_restorations, run
 
-root = Path(sys.argv[1])
-steps = [int(s) for s in sys.argv[2].split(",")]
-nimg = int(sys.argv[3])
-out = Path(sys.argv[4])
 weights_b = sys.argv[5] if len(sys.argv) > 5 else "runs/gpu_p24/last"
 nets = {"a": pipeline.load_deblurrer("network"), "b": pipeline.load_deblurrer("network", weights_b)}
 F = nets["a"].factor
@@ -38,18 +24,14 @@ VARIANTS = {
     "ens": [(n, fl) for n in "ab" for fl in FLIPS],
     "ens_2fl": [(n, fl) for n in "ab" for fl in (FLIPS[0], FLIPS[3])],
 }
-tmp = Path(tempfile.mkdtemp())
-res = []
-for step in steps:
-    files, imgs, norms = step_frames(root, step, nimg, F)
-    scales = [deb.estimate_radius(radius_frames(norms), step).scale for deb in nets.values()]
-    print("step", step, "scales", *scales, flush=True)
-    for f, im, norm in zip(files, imgs, norms):
-        outs = {(n, fl): y for n, deb in nets.items() for fl, y in flipped_restorations(deb, norm, step).items()}
-        row = {"step": step, "file": f.name}
-        to_full = lambda y, shape=im.shape: pipeline.upsample(y, shape, F)  # noqa: E731
-        row.update(score_variants(outs, VARIANTS, to_full, f.with_suffix(".txt"), tmp))
-        res.append(row)
-        print(row, flush=True)
-    save_rows(res, out)
-summarize(res, steps)
+
+
+def refine(frames, step):
+    return "scales " + " ".join(str(deb.estimate_radius(frames, step).scale) for deb in nets.values())
+
+
+def restorations(im, norm, step):
+    return {(n, fl): y for n, deb in nets.items() for fl, y in flipped_restorations(deb, norm, step).items()}
+
+
+run(sys.argv, F, refine, restorations, VARIANTS, lambda y, shape: pipeline.upsample(y, shape, F))

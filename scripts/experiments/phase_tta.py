@@ -10,26 +10,12 @@ results in ``docs/experiments_session6.md``.
 """
 
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from hdc import background, features, pipeline
-from scripts.experiments.common import (
-    FLIPS,
-    flipped_restorations,
-    radius_frames,
-    save_rows,
-    score_variants,
-    step_frames,
-    summarize,
-)
+from scripts.experiments.common import FLIPS, flipped_restorations, run
 
-root = Path(sys.argv[1])
-steps = [int(s) for s in sys.argv[2].split(",")]
-nimg = int(sys.argv[3])
-out = Path(sys.argv[4])
 deb = pipeline.load_deblurrer("network")
 F = deb.factor
 PH = [(0, 0), (3, 4), (0, 4), (3, 0)]
@@ -40,23 +26,21 @@ VARIANTS = {
     "ph2_2fl": [(p, fl) for p in PH[:2] for fl in (FLIPS[0], FLIPS[3])],
     "ph4_1fl": [(p, FLIPS[0]) for p in PH],
 }
-tmp = Path(tempfile.mkdtemp())
-res = []
-for step in steps:
-    files, imgs, norms = step_frames(root, step, nimg, F)
-    est = deb.estimate_radius(radius_frames(norms), step)
-    print("step", step, "scale", est.scale, flush=True)
-    for f, im, norm0 in zip(files, imgs, norms):
-        outs = {}
-        for dy, dx in PH:
-            sub = im[dy:, dx:]
-            norm = norm0 if (dy, dx) == (0, 0) else background.normalize(features.downscale(sub, F))[0]
-            for fl, y in flipped_restorations(deb, norm, step).items():
-                # back to full size on the shifted grid, then shifted back into place
-                outs[((dy, dx), fl)] = np.pad(pipeline.upsample(y, sub.shape, F), ((dy, 0), (dx, 0)), mode="edge")
-        row = {"step": step, "file": f.name}
-        row.update(score_variants(outs, VARIANTS, lambda y: y, f.with_suffix(".txt"), tmp))
-        res.append(row)
-        print(row, flush=True)
-    save_rows(res, out)
-summarize(res, steps)
+
+
+def refine(frames, step):
+    return f"scale {deb.estimate_radius(frames, step).scale}"
+
+
+def restorations(im, norm0, step):
+    outs = {}
+    for dy, dx in PH:
+        sub = im[dy:, dx:]
+        norm = norm0 if (dy, dx) == (0, 0) else background.normalize(features.downscale(sub, F))[0]
+        for fl, y in flipped_restorations(deb, norm, step).items():
+            # back to full size on the shifted grid, then shifted back into place
+            outs[((dy, dx), fl)] = np.pad(pipeline.upsample(y, sub.shape, F), ((dy, 0), (dx, 0)), mode="edge")
+    return outs
+
+
+run(sys.argv, F, refine, restorations, VARIANTS, lambda y, shape: y)
