@@ -129,6 +129,15 @@ def is_text_frame(small: np.ndarray, fit: background.BackgroundFit | None = None
     return level > 0 and fit.rms / level <= TEXT_BORDER_RMS
 
 
+def text_frame_normalized(small: np.ndarray, content_check: bool = True) -> np.ndarray | None:
+    """The background-normalized working-scale frame, or None when ``content_check`` is on
+    and it is not a text frame; one background fit serves both."""
+    fit = background.fit_background(small)
+    if content_check and not is_text_frame(small, fit):
+        return None
+    return background.divide(small, fit)[0]
+
+
 def generic_nsr(step: int) -> float:
     """Noise-to-signal ratio of the generic Wiener filter: strong for small blurs, where
     noise, not blur, limits the image (picked on scikit-image's sample images, steps 1-19)."""
@@ -257,23 +266,22 @@ class Deblurrer:
             raise ValueError(f"blur step must be 0..{io.N_STEPS - 1}, got {step}")
         if self.method == "identity":
             return io.to_uint8(image)
-        small = features.downscale(image, self.factor)
-        fit = background.fit_background(small)
-        self.last_was_text = not self.content_check or is_text_frame(small, fit)
-        if not self.last_was_text:
+        norm = text_frame_normalized(features.downscale(image, self.factor), self.content_check)
+        self.last_was_text = norm is not None
+        if norm is None:
             return generic_deconvolve(image, step)
-        return self.restore_downscaled(small, step, image.shape, fit)
+        return self.restore_normalized(norm, step, image.shape)
 
-    def restore_downscaled(
-        self, small: np.ndarray, step: int, shape: tuple[int, int], fit: background.BackgroundFit | None = None
-    ) -> np.ndarray:
+    def restore_downscaled(self, small: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
         """From a working-scale photograph on: normalize -> restore -> full-size ``shape`` uint8.
 
-        Shared by full images (:meth:`__call__`, which passes the background ``fit`` it
-        made for the text-frame check), training's OCR validation on generated
-        working-scale pairs, and the regression references.
+        Used by training's OCR validation on generated working-scale pairs and by the
+        regression references; full images go through :meth:`__call__`.
         """
-        norm = background.divide(small, background.fit_background(small) if fit is None else fit)[0]
+        return self.restore_normalized(background.normalize(small)[0], step, shape)
+
+    def restore_normalized(self, norm: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+        """A normalized working-scale frame -> restored full-size ``shape`` uint8."""
         return finalize(upsample(self.restore_small(norm, step), shape, self.factor))
 
 
@@ -408,9 +416,9 @@ def refine_radii(
                 small = features.downscale(check_input(group[i], allow_any_depth), deblurrer.factor)
             except Exception:  # noqa: BLE001 - reported by the deblurring loop
                 continue
-            fit = background.fit_background(small)
-            if not deblurrer.content_check or is_text_frame(small, fit):
-                norms.append(background.divide(small, fit)[0])
+            norm = text_frame_normalized(small, deblurrer.content_check)
+            if norm is not None:
+                norms.append(norm)
         if norms:
             done[step] = deblurrer.estimate_radius(norms, step, progress)
     return done
