@@ -7,9 +7,11 @@ Each argument is a method folder written by ``evaluation/run_all_steps.sh`` (its
 both runs are compared. Per step the table gives both means, the mean paired difference
 B - A and its 95% bootstrap confidence interval (resampling images, so the per-image
 pairing removes the text-difficulty variance that dominates OCR scores), then the stop
-step of each run. A difference whose interval contains 0 is not distinguishable from the
-sampling noise of that many images. ``--exclude`` leaves out images whose file name
-matches a glob, e.g. those a choice between candidates was made on.
+step of each run. The last row, ``all``, pairs every common image (steps weighted by
+their image counts): the overall verdict on a candidate. A difference whose interval
+contains 0 is not distinguishable from the sampling noise of that many images.
+``--exclude`` leaves out images whose file name matches a glob, e.g. those a choice
+between candidates was made on.
 """
 
 from __future__ import annotations
@@ -46,20 +48,23 @@ def paired_ci(diff: np.ndarray, boot: int = 2000, seed: int = 0) -> tuple[float,
     return float(lo), float(hi)
 
 
+def _row(step, keys: list, a: dict, b: dict, boot: int, seed: int) -> dict:
+    sa = np.array([a[k] for k in keys], float)
+    sb = np.array([b[k] for k in keys], float)
+    d = sb - sa
+    lo, hi = paired_ci(d, boot, seed=seed)
+    return {"step": step, "n": len(keys), "a": sa.mean(), "b": sb.mean(), "diff": d.mean(), "lo": lo, "hi": hi}
+
+
 def compare(a: dict, b: dict, boot: int = 2000) -> list[dict]:
-    """Per-step rows: n, mean A, mean B, mean B - A, 95% CI (lo, hi)."""
+    """Per-step rows: n, mean A, mean B, mean B - A, 95% CI (lo, hi); see :func:`overall`."""
     common = sorted(set(a) & set(b))
-    rows = []
-    for step in sorted({k[0] for k in common}):
-        keys = [k for k in common if k[0] == step]
-        sa = np.array([a[k] for k in keys], float)
-        sb = np.array([b[k] for k in keys], float)
-        d = sb - sa
-        lo, hi = paired_ci(d, boot, seed=step)
-        rows.append(
-            {"step": step, "n": len(keys), "a": sa.mean(), "b": sb.mean(), "diff": d.mean(), "lo": lo, "hi": hi}
-        )
-    return rows
+    return [_row(s, [k for k in common if k[0] == s], a, b, boot, seed=s) for s in sorted({k[0] for k in common})]
+
+
+def overall(a: dict, b: dict, boot: int = 2000) -> dict:
+    """The same row over every image scored in both runs (``step`` = "all")."""
+    return _row("all", sorted(set(a) & set(b)), a, b, boot, seed=12345)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"A = {args.a}, B = {args.b}{excluded}\n")
     print("| step | images | A | B | B - A | 95% CI |")
     print("|---:|---:|---:|---:|---:|---|")
-    for r in rows:
+    for r in [*rows, overall(a, b, args.boot)]:
         mark = "" if r["lo"] <= 0 <= r["hi"] else " *"
         ci = f"[{r['lo']:+.1f}, {r['hi']:+.1f}]"
         print(f"| {r['step']} | {r['n']} | {r['a']:.1f} | {r['b']:.1f} | {r['diff']:+.1f}{mark} | {ci} |")

@@ -8,11 +8,17 @@
 # after the run folder), e.g. B_NAME=d16 B_ARGS="--config dilated16 --ramp 150"; a name
 # that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that committed run.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
-# machines may lack TensorFlow). Run folders are packed into OUT_DIR/runs.tgz every minute
-# and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
+# machines may lack TensorFlow); BACKEND=torch tries PyTorch first. Dilated networks
+# (config dilated16*) are slow under JAX on the GPU: XLA materializes the dilation as
+# padding instead of using cuDNN's dilated kernels (openxla/xla PR 32231 measured 15-23x
+# slower than PyTorch), and in session 8 two dilated runs side by side trained 1 batch of
+# 64 per second each with the GPU 100% busy, where physics16 pairs ran 6.6/s data-bound
+# (PyTorch untried for them yet). Run folders are packed into OUT_DIR/runs.tgz every
+# minute and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
 #
 # Usage: bash scripts/gpu_train.sh OUT_DIR MINUTES [WHEELS_DIR] [FONTS_DIR]
-#   (BATCH and WORKERS in the environment override the batch size 64 and 7 workers)
+#   (BATCH and WORKERS in the environment override the batch size 64 and 7 workers per run;
+#    A_WORKERS / B_WORKERS set one run's, e.g. more for a run whose batches cost more)
 #   WHEELS_DIR: wheels to install first (e.g. Keras and its pure-Python needs)
 #   FONTS_DIR:  TrueType files for the generator (LiberationSerif-Regular, DejaVuSans)
 set -uo pipefail
@@ -45,39 +51,48 @@ x = np.random.rand(2, 160, 160, 6).astype("float32")
 y = np.random.rand(2, 102, 102, 1).astype("float32")
 print(float(m.train_on_batch([x, np.ones((2, 1), "float32")], y)), describe_device())
 '
-export KERAS_BACKEND=jax
+first=${BACKEND:-jax}
+other=$([ "$first" = jax ] && echo torch || echo jax)
+export KERAS_BACKEND=$first
 if ! timeout 180 python3 -c "$smoke" >>"$out/device.txt" 2>&1; then
-    export KERAS_BACKEND=torch
+    export KERAS_BACKEND=$other
     timeout 180 python3 -c "$smoke" >>"$out/device.txt" 2>&1 || exit 1
 fi
 echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
-common=(--batch-size "${BATCH:-64}" --workers "${WORKERS:-7}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
+common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
 a_name=${A_NAME:-ft16}
 b_name=${B_NAME:-p24}
 read -r -a a_args <<<"${A_ARGS---init weights/physics16 --config physics16_rank8 --lr 1e-3}"
 read -r -a b_args <<<"${B_ARGS---config physics24 --ramp 150}"
 # a run of that name in the repository's runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") is resumed
-for name in "$a_name" "$b_name"; do
+for name in "$a_name" "$b_name"; do # (B_NAME=none: run A alone)
     if [ -d "runs/$name" ]; then cp -r "runs/$name" "$runs/"; fi
 done
-python3 -m hdc.train "$runs/$a_name" "${a_args[@]}" "${common[@]}" >"$out/$a_name.log" 2>&1 &
+python3 -m hdc.train "$runs/$a_name" "${a_args[@]}" "${common[@]}" --workers "${A_WORKERS:-${WORKERS:-7}}" >"$out/$a_name.log" 2>&1 &
 a=$!
-python3 -m hdc.train "$runs/$b_name" "${b_args[@]}" "${common[@]}" >"$out/$b_name.log" 2>&1 &
-b=$!
+if [ "$b_name" = none ]; then # one run alone (give it A_WORKERS=15)
+    b=
+else
+    python3 -m hdc.train "$runs/$b_name" "${b_args[@]}" "${common[@]}" --workers "${B_WORKERS:-${WORKERS:-7}}" >"$out/$b_name.log" 2>&1 &
+    b=$!
+fi
 pack() { tar czf "$out/.runs.tgz" -C "$runs" . && mv "$out/.runs.tgz" "$out/runs.tgz"; }
 (nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 30 >"$out/gpu_util.csv" 2>/dev/null &)
 n=0
-while kill -0 $a 2>/dev/null || kill -0 $b 2>/dev/null; do
+while kill -0 $a 2>/dev/null || { [ -n "$b" ] && kill -0 "$b" 2>/dev/null; }; do
     sleep 5
     n=$((n + 1))
     if [ $((n % 12)) -eq 0 ]; then pack; fi
 done
 wait $a
 ra=$?
-wait $b
-rb=$?
+rb=skipped
+if [ -n "$b" ]; then
+    wait "$b"
+    rb=$?
+fi
 pack
-tail -c 400 "$out/$a_name.log" "$out/$b_name.log"
+tail -c 400 "$out"/*.log
 echo "exit codes: $a_name $ra, $b_name $rb"

@@ -171,12 +171,17 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     assert set(rows) == {4, 5} and rows[4]["n"] == 40
     assert rows[4]["diff"] == pytest.approx(5.0) and rows[4]["lo"] == pytest.approx(5.0)
     assert rows[5]["lo"] < 0 < rows[5]["hi"]
+    # all 80 common images: the mean difference is 5 on half of them plus the noise mean
+    every = compare.overall(base, b)
+    noise = np.mean([b[k] - base[k] for k in base if k[0] == 5])
+    assert every["n"] == 80 and every["diff"] == pytest.approx((5.0 + noise) / 2)
+    assert every["lo"] < every["diff"] < every["hi"]
     a_dir = tmp_path / "a"
     _scores_csv(a_dir / "scores.csv", base)
     b_csv = _scores_csv(tmp_path / "b.csv", b)
     assert compare.main([str(a_dir), str(b_csv)]) == 0
     out = capsys.readouterr().out
-    assert "| 4 | 40 |" in out and "+5.0 *" in out and "stop step" in out
+    assert "| 4 | 40 |" in out and "+5.0 *" in out and "| all | 80 |" in out and "stop step" in out
     assert compare.main([str(tmp_path / "missing"), str(b_csv)]) == 2
     assert "scores.csv not found" in capsys.readouterr().err
     # leaving out the images a choice was made on: 1*.png are 1 and 10-19, 11 of 40
