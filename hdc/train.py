@@ -103,19 +103,32 @@ def step_weights(allowed_max: int, hard_weight: float = 1.0) -> np.ndarray:
 
 @dataclass
 class Curriculum:
-    """Steps admitted so far grow linearly with the batch index."""
+    """Steps admitted so far grow linearly with the batch index.
+
+    ``min_step`` > 0 leaves the easier steps out (a fine-tune aimed at the steps where a
+    network fails); the admitted steps min_step..allowed keep their relative weights.
+    """
 
     start_max: int = 9
     max_step: int = 19
     ramp: int = 500
     hard_weight: float = 1.0
+    min_step: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_step <= min(self.start_max, self.max_step):
+            raise ValueError(f"min step {self.min_step} must lie in 0..{min(self.start_max, self.max_step)}")
 
     def allowed(self, batch_index: int) -> int:
         return int(min(self.max_step, self.start_max + batch_index // max(self.ramp, 1)))
 
     def sample(self, batch_index: int, rng: np.random.Generator) -> int:
         k = self.allowed(batch_index)
-        return int(rng.choice(k + 1, p=step_weights(k, self.hard_weight)))
+        p = step_weights(k, self.hard_weight)
+        if self.min_step == 0:  # the original draw, so earlier runs resume batch for batch
+            return int(rng.choice(k + 1, p=p))
+        p = p[self.min_step :]
+        return self.min_step + int(rng.choice(k + 1 - self.min_step, p=p / p.sum()))
 
 
 PHYSICS_RADII: tuple[str, ...] = ("table", "camera")
@@ -716,6 +729,12 @@ def main(argv: list[str] | None = None) -> int:
         "--start-max-step", type=int, default=None, help="curriculum start (default 9; all steps with --init)"
     )
     p.add_argument("--max-step", type=int, default=19)
+    p.add_argument(
+        "--min-step",
+        type=int,
+        default=0,
+        help="leave steps below this out of training (a fine-tune aimed at the failing steps; default 0)",
+    )
     p.add_argument("--ramp", type=int, default=300, help="batches per admitted extra step")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--ocr-every", type=int, default=10, help="epochs between OCR validations (0: never)")
@@ -796,7 +815,14 @@ def main(argv: list[str] | None = None) -> int:
     # what decides the batches stays as the run started, whatever a later command says
     settings = {"batch_size": a.batch_size, "start_max_step": start, "max_step": a.max_step, "ramp": a.ramp}
     settings = {k: run_setting(a.run_dir, k, v) for k, v in settings.items()}
-    cur = Curriculum(settings["start_max_step"], settings["max_step"], settings["ramp"])
+    settings["min_step"] = run_setting(a.run_dir, "min_step", a.min_step, missing=0)
+    try:
+        cur = Curriculum(
+            settings["start_max_step"], settings["max_step"], settings["ramp"], min_step=settings["min_step"]
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
     batch_size = settings["batch_size"]
     tr = Trainer(

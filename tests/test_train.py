@@ -405,3 +405,19 @@ def test_bfloat16_training_tracks_float32_and_shares_checkpoints(tmp_path):
     for x, y in zip(b16.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert b16.final_model(0).get_layer("shared").compute_dtype == "float32"
+
+
+def test_min_step_leaves_the_easier_steps_out():
+    rng = np.random.default_rng(0)
+    focus = train.Curriculum(start_max=14, max_step=14, min_step=8)
+    drawn = [focus.sample(0, rng) for _ in range(400)]
+    assert min(drawn) == 8 and max(drawn) == 14
+    # harder steps stay weighted up within the window
+    assert drawn.count(14) > drawn.count(8)
+    # the default draws what the curriculum always drew (resumed runs replay their batches)
+    plain = train.Curriculum(start_max=14, max_step=14)
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    p = train.step_weights(14)
+    assert [plain.sample(0, rng_a) for _ in range(50)] == [int(rng_b.choice(15, p=p)) for _ in range(50)]
+    with pytest.raises(ValueError, match="min step 15"):
+        train.Curriculum(start_max=14, max_step=14, min_step=15)
