@@ -637,6 +637,7 @@ def export(
         "keras_backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
+        "min_step_trained": trainer.curriculum.min_step,
         "val_loss": getattr(trainer, "last_val", None),
         "validation_ocr_per_step": ocr,
         "precise_bn_batches": precise_bn,
@@ -878,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
             loss=f"{np.mean(losses):.4f}",
             val=f"{tr.last_val:.4f}",
             lr=f"{tr.state['lr']:.1e}",
-            steps=f"0-{cur.allowed(tr.state['batch'])}",
+            steps=f"{cur.min_step}-{cur.allowed(tr.state['batch'])}",
         )
         if time.monotonic() - last_ckpt > a.checkpoint_minutes * 60:
             tr.checkpoint()

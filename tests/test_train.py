@@ -237,15 +237,15 @@ def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypat
     run = tmp_path / "run"
     common = [str(run), "--config", "tiny", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
     first = ["--batch-size", "4", "--start-max-step", "19", "--physics-radius", "camera", "--max-batches", "2"]
-    assert train.main([*common, *first]) == 0
+    assert train.main([*common, *first, "--min-step", "12"]) == 0
     # a later command without the fine-tuning options or the config: the run keeps its own
     monkeypatch.setitem(train.CONFIGS, "physics16", replace(TINY, dim=4))  # what a bare command would take
     assert train.main([*common[:1], *common[3:], "--max-batches", "4"]) == 0
     state = json.loads((run / "state.json").read_text())
     assert state["start_max_step"] == 19 and state["batch_size"] == 4 and state["samples"] == 16
-    assert state["physics_radius"] == "camera"
+    assert state["physics_radius"] == "camera" and state["min_step"] == 12
     card = json.loads((run / "last.json").read_text())
-    assert card["max_step_trained"] == 19 and card["config"]["dim"] == TINY.dim
+    assert card["max_step_trained"] == 19 and card["min_step_trained"] == 12 and card["config"]["dim"] == TINY.dim
     assert card["physics_radius"] == "camera"
     assert "start_max_step=19; keeping it" in capsys.readouterr().err
 
