@@ -1,4 +1,4 @@
-"""Benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--out benchmarks/results.md]``.
+"""Benchmark suite: ``python -m benchmarks [--repeats N] [--only NAME ...] [--out benchmarks/results.md]``.
 
 Each figure is the median over repeats, with a ratio against a baseline measured in the
 same run on the same machine (timings are never pass/fail tests). Sections:
@@ -8,7 +8,9 @@ same run on the same machine (timings are never pass/fail tests). Sections:
 * preprocessing: background + features per image vs. downscaling alone;
 * inference: seconds per full 2360x1460 image per stage, vs. the identity pipeline;
 * scoring: seconds per scored image with 1 and 2 tesseract processes;
-* training: crops/s and loss pixels/s per config, vs. the reference config.
+* training: crops/s and loss pixels/s per config, vs. the reference config;
+* dilation: a ``dilated16`` training step with Keras' dilated convolution vs. the phase
+  decomposition the model uses (run it with KERAS_BACKEND=jax too: that is where it pays).
 """
 
 from __future__ import annotations
@@ -244,12 +246,48 @@ def bench_training(repeats: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def bench_dilation(repeats: int) -> list[tuple[str, str, str]]:
+    """Training step of ``dilated16`` with its 3-dilated convolution as Keras' dilated
+    Conv2D (the baseline) and as :class:`hdc.model.PhaseDilatedConv2D` (what the model
+    uses), on the current backend; the two compute the same function (tests)."""
+    keras = import_keras()
+
+    from hdc import model as hmodel
+
+    cfg = hmodel.CONFIGS["dilated16"]
+    bs, o = 16, cfg.output_size(cfg.crop)
+    rng = np.random.default_rng(0)
+    x = rng.random((bs, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
+    s = np.ones((bs, 1), np.float32)
+    y = (rng.random((bs, o, o, 1)) > 0.5).astype(np.float32)
+    rows, base = [], None
+    phase = hmodel.PhaseDilatedConv2D
+    for how, layer in (("Keras dilated Conv2D", keras.layers.Conv2D), ("phase decomposition", phase)):
+        hmodel.PhaseDilatedConv2D = layer  # the builder picks the layer class up by this name
+        try:
+            m = hmodel.build_model(cfg)
+        finally:
+            hmodel.PhaseDilatedConv2D = phase
+        m.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        t = timeit(lambda m=m: m.train_on_batch([x, s], y), repeats)
+        base = base or t
+        rows.append(
+            (
+                f"dilated16, {how} ({keras.backend.backend()}): batch 16 of {cfg.crop}x{cfg.crop}",
+                f"{t:.2f} s/batch",
+                f"{base / t:.2f}",
+            )
+        )
+    return rows
+
+
 SECTIONS = {
     "generator": bench_generator,
     "preprocessing": bench_preprocessing,
     "inference": bench_inference,
     "scoring": bench_scoring,
     "training": bench_training,
+    "dilation": bench_dilation,
 }
 
 

@@ -35,6 +35,40 @@ def _gate(step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:
     return ops.reshape(g, (-1, 1, 1, units))
 
 
+@keras.saving.register_keras_serializable(package="hdc")
+class PhaseDilatedConv2D(layers.Conv2D):
+    """A valid-padding Conv2D whose dilation is done by phase decomposition.
+
+    A convolution with dilation r equals r x r undilated convolutions of the image's
+    phases (every r-th row and column from each of the r x r offsets), interleaved back:
+    output[r*i + p] = sum_j w[j] * input[r*(i + j) + p] is the plain convolution of phase p.
+    The image is zero-padded to a multiple of r first and the output cropped to the valid
+    size, so only outputs that never read the padding are kept: the result is the same
+    as ``Conv2D(dilation_rate=r)`` (same weights, same variables), but every backend runs
+    it as an ordinary convolution. Why: XLA on the GPU (the JAX backend) materializes the
+    dilation as padding instead of calling cuDNN's dilated kernels, 15-23x slower than
+    PyTorch per openxla/xla PR 32231; a dilated network trained at 1 batch/s there.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        r, k = self.dilation_rate, self.kernel_size
+        if r == (1, 1) or self.padding != "valid" or self.strides != (1, 1) or self.data_format != "channels_last":
+            return super().convolution_op(inputs, kernel)
+        (rh, rw), (kh, kw) = r, k
+        shape = ops.shape(inputs)
+        b, h, w, c = shape[0], shape[1], shape[2], shape[3]
+        ph, pw = (-h) % rh, (-w) % rw
+        x = ops.pad(inputs, [[0, 0], [0, ph], [0, pw], [0, 0]])
+        hp, wp = (h + ph) // rh, (w + pw) // rw
+        x = ops.reshape(x, (b, hp, rh, wp, rw, c))
+        x = ops.reshape(ops.transpose(x, (0, 2, 4, 1, 3, 5)), (b * rh * rw, hp, wp, c))
+        y = ops.conv(x, kernel, strides=1, padding="valid")
+        ho, wo, f = hp - (kh - 1), wp - (kw - 1), ops.shape(y)[-1]
+        y = ops.reshape(y, (b, rh, rw, ho, wo, f))
+        y = ops.reshape(ops.transpose(y, (0, 3, 1, 4, 2, 5)), (b, ho * rh, wo * rw, f))
+        return y[:, : h - rh * (kh - 1), : w - rw * (kw - 1), :]
+
+
 def build_model(
     config: ModelConfig | str = "reference", input_size: int | None = None, precision: str = "float32"
 ) -> keras.Model:
@@ -71,7 +105,8 @@ def _build(cfg: ModelConfig, input_size: int | None) -> keras.Model:
     shared, crop = {}, {}
     for r in dict.fromkeys(cfg.dilations):
         suffix = "" if r == 1 else f"_d{r}"
-        shared[r] = layers.Conv2D(dim, cfg.shared_width, dilation_rate=r, activation="tanh", name="shared" + suffix)
+        conv = layers.Conv2D if r == 1 else PhaseDilatedConv2D
+        shared[r] = conv(dim, cfg.shared_width, dilation_rate=r, activation="tanh", name="shared" + suffix)
         crop[r] = layers.Cropping2D(c * r, name="crop" + suffix)
     for i in range(cfg.n_refinements):
         r = cfg.dilation(i)

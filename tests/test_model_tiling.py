@@ -59,7 +59,22 @@ def test_save_load_roundtrip(tmp_path):
     assert ModelConfig.from_json(cfg.to_json()) == cfg
 
 
-def test_dilated_refinement_margin_shapes_and_sharing():
+@pytest.mark.parametrize("h,w,rate", [(30, 31, 3), (29, 27, 3), (40, 35, 2), (25, 26, 3)])
+def test_phase_dilated_convolution_equals_keras_dilation(h, w, rate):
+    from hdc.model import PhaseDilatedConv2D, keras
+
+    x = np.random.default_rng(h * w).standard_normal((2, h, w, 4)).astype(np.float32)
+    ref = keras.layers.Conv2D(6, 5, dilation_rate=rate, activation="tanh")
+    phase = PhaseDilatedConv2D(6, 5, dilation_rate=rate, activation="tanh")
+    expected = np.asarray(ref(x))
+    phase.build(x.shape)
+    phase.set_weights(ref.get_weights())  # the same variables: weights move between the two
+    got = np.asarray(phase(x))
+    assert got.shape == expected.shape == (2, h - 4 * rate, w - 4 * rate, 6)
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_dilated_refinement_margin_shapes_and_sharing(tmp_path):
     cfg = replace(CONFIGS["physics16"], dilations=(1, 3))
     assert cfg.margin == 5 + 6 * 2 + 6 * 6  # pre-stage 5, then 2 px or 6 px per iteration
     m = build_model(cfg)
@@ -70,6 +85,7 @@ def test_dilated_refinement_margin_shapes_and_sharing():
     assert m.count_params() == plain + 5 * 5 * 16 * 16 + 16
     assert {layer.name for layer in m.layers if layer.name.startswith("shared")} == {"shared", "shared_d3"}
     assert m.get_layer("shared_d3").dilation_rate == (3, 3)
+    assert type(m.get_layer("shared_d3")).__name__ == "PhaseDilatedConv2D"
     # stitched tiles equal the whole image only if the margin is the true receptive reach
     rng = np.random.default_rng(5)
     feats = rng.random((70, 100, cfg.in_channels)).astype(np.float32)
@@ -83,6 +99,14 @@ def test_dilated_refinement_margin_shapes_and_sharing():
     assert np.abs(tiled - whole).max() < 1e-5
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     assert CONFIGS["physics16"].margin == 29 and CONFIGS["physics16"].dilations == (1,)
+    # a training checkpoint (.keras) of a dilated network loads back (the layer is registered)
+    from hdc.model import keras
+
+    m.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    batch = padded[None, :120, :120]
+    s = np.full((1, 1), 9.0, np.float32)
+    assert np.array_equal(np.asarray(again([batch, s], training=False)), np.asarray(m([batch, s], training=False)))
 
 
 @pytest.mark.parametrize("shape,tile", [((60, 90), 64), ((97, 131), 80), ((20, 25), 64), ((208, 337), 110)])
