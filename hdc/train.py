@@ -836,7 +836,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
             return 2
-    tr.init = a.init
+    # the weights a run started from, kept in its state so that a resumed run's card names them
+    tr.init = tr.state.get("init") if tr.state["batch"] else a.init
+    tr.state["init"] = tr.init
     keras = import_keras()
 
     machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"

@@ -148,6 +148,13 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     assert moving and not all(np.allclose(a, b) for a, b in moving)
     assert json.loads((tmp_path / "plain" / "last.json").read_text())["precise_bn_batches"] == 0
     assert "30% generated" in card["trained_on"] and card["batches"] == 4
+    # resumed (here: only re-exported) without --init, the card still names the start
+    resume = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--max-batches", "4", "--precise-bn", "0"]
+    try:
+        assert train.main([*resume, "--ocr-every", "0", "--calibration", str(tmp_path / "cal.json")]) == 0
+    finally:
+        calibration.activate(previous)
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["initialized_from"] == str(init)
     assert card["calibration"]["steps"]["4"]["radius"] == 32.0
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert abs(state["lr"] - train.FINE_TUNE_LEARNING_RATE) < 1e-12
