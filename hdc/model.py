@@ -44,10 +44,12 @@ class PhaseDilatedConv2D(layers.Conv2D):
     output[r*i + p] = sum_j w[j] * input[r*(i + j) + p] is the plain convolution of phase p.
     The image is zero-padded to a multiple of r first and the output cropped to the valid
     size, so only outputs that never read the padding are kept: the result is the same
-    as ``Conv2D(dilation_rate=r)`` (same weights, same variables), but every backend runs
-    it as an ordinary convolution. Why: XLA on the GPU (the JAX backend) materializes the
-    dilation as padding instead of calling cuDNN's dilated kernels, 15-23x slower than
-    PyTorch per openxla/xla PR 32231; a dilated network trained at 1 batch/s there.
+    as ``Conv2D(dilation_rate=r)`` (same weights, same variables), computed with ordinary
+    convolutions. Why: XLA on the GPU (the JAX backend) materializes the dilation as
+    padding instead of calling cuDNN's dilated kernels, 15-23x slower than PyTorch per
+    openxla/xla PR 32231; a dilated network trained at 1 batch/s there (session 8). Used
+    only there (:func:`phase_dilation_pays`): on CPUs the reshuffling costs more than it
+    saves (``python -m benchmarks --only dilation``).
     """
 
     def convolution_op(self, inputs, kernel):
@@ -69,22 +71,38 @@ class PhaseDilatedConv2D(layers.Conv2D):
         return y[:, : h - rh * (kh - 1), : w - rw * (kw - 1), :]
 
 
+def phase_dilation_pays() -> bool:
+    """Whether dilated convolutions should use :class:`PhaseDilatedConv2D` here: on JAX
+    with a GPU. Measured on the 2-core CPU, a dilated16 training step took 0.99x the time
+    of Keras' dilated Conv2D on TensorFlow and 2.3x on JAX (benchmarks/results.md)."""
+    if keras.backend.backend() != "jax":
+        return False
+    return any(d.lower().startswith(("gpu", "cuda")) for d in keras.distribution.list_devices())
+
+
 def build_model(
-    config: ModelConfig | str = "reference", input_size: int | None = None, precision: str = "float32"
+    config: ModelConfig | str = "reference",
+    input_size: int | None = None,
+    precision: str = "float32",
+    phase_dilation: bool | None = None,
 ) -> keras.Model:
     """Build the network; spatial input size None (default) accepts any tile size;
-    ``precision`` one of :data:`PRECISIONS` (the global Keras policy is left as it was)."""
+    ``precision`` one of :data:`PRECISIONS` (the global Keras policy is left as it was);
+    ``phase_dilation`` computes dilated convolutions by :class:`PhaseDilatedConv2D` (same
+    function and weights; default :func:`phase_dilation_pays`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if phase_dilation is None:
+        phase_dilation = phase_dilation_pays()
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return _build(CONFIGS[config] if isinstance(config, str) else config, input_size)
+        return _build(CONFIGS[config] if isinstance(config, str) else config, input_size, phase_dilation)
     finally:
         keras.config.set_dtype_policy(previous)
 
 
-def _build(cfg: ModelConfig, input_size: int | None) -> keras.Model:
+def _build(cfg: ModelConfig, input_size: int | None, phase_dilation: bool) -> keras.Model:
     im = keras.Input((input_size, input_size, cfg.in_channels), name="image")
     step_in = keras.Input((1,), name="step")
     step = step_in * cfg.step_scale if cfg.step_scale != 1.0 else step_in
@@ -105,7 +123,7 @@ def _build(cfg: ModelConfig, input_size: int | None) -> keras.Model:
     shared, crop = {}, {}
     for r in dict.fromkeys(cfg.dilations):
         suffix = "" if r == 1 else f"_d{r}"
-        conv = layers.Conv2D if r == 1 else PhaseDilatedConv2D
+        conv = PhaseDilatedConv2D if r > 1 and phase_dilation else layers.Conv2D
         shared[r] = conv(dim, cfg.shared_width, dilation_rate=r, activation="tanh", name="shared" + suffix)
         crop[r] = layers.Cropping2D(c * r, name="crop" + suffix)
     for i in range(cfg.n_refinements):

@@ -12,8 +12,10 @@
 # (config dilated16*) are slow under JAX on the GPU: XLA materializes the dilation as
 # padding instead of using cuDNN's dilated kernels (openxla/xla PR 32231 measured 15-23x
 # slower than PyTorch), and in session 8 two dilated runs side by side trained 1 batch of
-# 64 per second each with the GPU 100% busy, where physics16 pairs ran 6.6/s data-bound
-# (PyTorch untried for them yet). Run folders are packed into OUT_DIR/runs.tgz every
+# 64 per second each with the GPU 100% busy, where physics16 pairs ran 6.6/s data-bound.
+# hdc.model now builds dilated convolutions by phase decomposition on JAX with a GPU
+# (PhaseDilatedConv2D: ordinary convolutions, same weights), untested on a GPU so far;
+# BACKEND=torch is the other route. Run folders are packed into OUT_DIR/runs.tgz every
 # minute and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
 #
 # Usage: bash scripts/gpu_train.sh OUT_DIR MINUTES [WHEELS_DIR] [FONTS_DIR]

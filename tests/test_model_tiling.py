@@ -85,7 +85,16 @@ def test_dilated_refinement_margin_shapes_and_sharing(tmp_path):
     assert m.count_params() == plain + 5 * 5 * 16 * 16 + 16
     assert {layer.name for layer in m.layers if layer.name.startswith("shared")} == {"shared", "shared_d3"}
     assert m.get_layer("shared_d3").dilation_rate == (3, 3)
-    assert type(m.get_layer("shared_d3")).__name__ == "PhaseDilatedConv2D"
+    # phase decomposition (the choice on JAX with a GPU): same variables, same outputs
+    from hdc.model import PhaseDilatedConv2D, phase_dilation_pays
+
+    assert not phase_dilation_pays()  # no GPU here
+    mp = build_model(cfg, phase_dilation=True)
+    assert isinstance(mp.get_layer("shared_d3"), PhaseDilatedConv2D)
+    assert not isinstance(m.get_layer("shared_d3"), PhaseDilatedConv2D)
+    mp.set_weights(m.get_weights())
+    probe = [np.random.default_rng(2).random((1, 130, 121, cfg.in_channels)).astype(np.float32), np.ones((1, 1))]
+    assert np.abs(np.asarray(mp(probe, training=False)) - np.asarray(m(probe, training=False))).max() < 1e-5
     # stitched tiles equal the whole image only if the margin is the true receptive reach
     rng = np.random.default_rng(5)
     feats = rng.random((70, 100, cfg.in_channels)).astype(np.float32)
@@ -99,14 +108,15 @@ def test_dilated_refinement_margin_shapes_and_sharing(tmp_path):
     assert np.abs(tiled - whole).max() < 1e-5
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     assert CONFIGS["physics16"].margin == 29 and CONFIGS["physics16"].dilations == (1,)
-    # a training checkpoint (.keras) of a dilated network loads back (the layer is registered)
+    # a training checkpoint (.keras) of a phase-decomposed network loads back (registered layer)
     from hdc.model import keras
 
-    m.save(tmp_path / "m.keras")
+    mp.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(again.get_layer("shared_d3"), PhaseDilatedConv2D)
     batch = padded[None, :120, :120]
     s = np.full((1, 1), 9.0, np.float32)
-    assert np.array_equal(np.asarray(again([batch, s], training=False)), np.asarray(m([batch, s], training=False)))
+    assert np.array_equal(np.asarray(again([batch, s], training=False)), np.asarray(mp([batch, s], training=False)))
 
 
 @pytest.mark.parametrize("shape,tile", [((60, 90), 64), ((97, 131), 80), ((20, 25), 64), ((208, 337), 110)])
