@@ -33,6 +33,11 @@ for v in md.weights:
 x = rng.random((1, 120, 120, 6)).astype(np.float32)
 y = keras.ops.convert_to_numpy(md([x, np.full((1, 1), 12.0, np.float32)], training=False))
 np.save({out!r}.replace('.npy', '_dilated.npy'), y)
+# and with the dilation computed by phase decomposition (the choice on JAX with a GPU)
+mp = build_model('dilated16', phase_dilation=True)
+mp.set_weights(md.get_weights())
+y = keras.ops.convert_to_numpy(mp([x, np.full((1, 1), 12.0, np.float32)], training=False))
+np.save({out!r}.replace('.npy', '_phase.npy'), y)
 print(keras.backend.backend())
 """
 
@@ -56,7 +61,9 @@ def test_other_backend_matches_tensorflow(backend, tmp_path):
         assert r.stdout.strip().splitlines()[-1] == name
         results[name] = np.load(out)
         results[name + "_dilated"] = np.load(str(out).replace(".npy", "_dilated.npy"))
+        results[name + "_phase"] = np.load(str(out).replace(".npy", "_phase.npy"))
     assert results["tensorflow_dilated"].shape == (1, 120 - 2 * 53, 120 - 2 * 53, 1)
     assert np.abs(results["tensorflow_dilated"] - results[backend + "_dilated"]).max() < 1e-4
+    assert np.abs(results["tensorflow_dilated"] - results[backend + "_phase"]).max() < 1e-4
     if pipeline.default_weights_available():
         assert np.abs(results["tensorflow"] - results[backend]).max() < 1e-3
