@@ -208,6 +208,16 @@ def bench_scoring(repeats: int) -> list[tuple[str, str, str]]:
     ]
 
 
+def _training_batch(cfg, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed random training batch of ``cfg``'s crops: inputs, steps, binary targets."""
+    o = cfg.output_size(cfg.crop)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch_size, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
+    s = np.ones((batch_size, 1), np.float32)
+    y = (rng.random((batch_size, o, o, 1)) > 0.5).astype(np.float32)
+    return x, s, y
+
+
 def bench_training(repeats: int) -> list[tuple[str, str, str]]:
     """Training steps per second of the reference and the default network, each as
     ``hdc.train`` runs it by default (float32, no XLA), with ``--jit`` (TensorFlow only)
@@ -223,10 +233,7 @@ def bench_training(repeats: int) -> list[tuple[str, str, str]]:
     for name in ("reference", "physics16"):
         cfg = CONFIGS[name]
         bs, o = 16, cfg.output_size(cfg.crop)
-        rng = np.random.default_rng(0)
-        x = rng.random((bs, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
-        s = np.ones((bs, 1), np.float32)
-        y = (rng.random((bs, o, o, 1)) > 0.5).astype(np.float32)
+        x, s, y = _training_batch(cfg, bs)
         for precision, jit in variants:
             if jit and not tf:
                 continue
@@ -255,11 +262,7 @@ def bench_dilation(repeats: int) -> list[tuple[str, str, str]]:
     from hdc import model as hmodel
 
     cfg = hmodel.CONFIGS["dilated16"]
-    bs, o = 16, cfg.output_size(cfg.crop)
-    rng = np.random.default_rng(0)
-    x = rng.random((bs, cfg.crop, cfg.crop, cfg.in_channels)).astype(np.float32)
-    s = np.ones((bs, 1), np.float32)
-    y = (rng.random((bs, o, o, 1)) > 0.5).astype(np.float32)
+    x, s, y = _training_batch(cfg, 16)
     rows, base = [], None
     for how, phase in (("Keras dilated Conv2D", False), ("phase decomposition", True)):
         m = hmodel.build_model(cfg, phase_dilation=phase)

@@ -7,7 +7,7 @@ starting a deep-learning backend.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 
 @dataclass(frozen=True)
@@ -103,26 +103,13 @@ CONFIGS: dict[str, ModelConfig] = {
         median_impl="rank8",
         dilations=(1, 3),
     ),
-    # physics16_rank8 at working scale 1:5 instead of 1:7 (~2x the pixels; same layers, so
-    # it can start from the shipped weights): thin serif strokes survive the downscaling
-    "physics16_s5": ModelConfig(
-        name="physics16_s5", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160, factor=5, median_impl="rank8"
-    ),
-    # dilated16 at working scale 1:5 instead of 1:7 (~2x the pixels): the strokes of the
-    # thin serif font survive the downscaling (at 1:7 they average to grey); receptive
-    # field 107 working pixels = 535 full-resolution pixels, ~4x the step-19 blur radius
-    "dilated16_s5": ModelConfig(
-        name="dilated16_s5",
-        dim=16,
-        subdim=16,
-        n_physics=1,
-        step_scale=0.1,
-        crop=224,
-        factor=5,
-        median_impl="rank8",
-        dilations=(1, 3),
-    ),
 }
+# the same networks at working scale 1:5 instead of 1:7 (~2x the pixels): the strokes of the
+# thin serif font survive the downscaling (at 1:7 they average to grey). physics16_s5 has
+# physics16_rank8's layers, so it can start from the shipped weights; dilated16_s5 sees
+# 107 working pixels = 535 full-resolution pixels, ~4x the step-19 blur radius
+CONFIGS["physics16_s5"] = replace(CONFIGS["physics16_rank8"], name="physics16_s5", factor=5)
+CONFIGS["dilated16_s5"] = replace(CONFIGS["dilated16"], name="dilated16_s5", factor=5)
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
