@@ -110,6 +110,12 @@ CONFIGS: dict[str, ModelConfig] = {
 # 107 working pixels = 535 full-resolution pixels, ~4x the step-19 blur radius
 CONFIGS["physics16_s5"] = replace(CONFIGS["physics16_rank8"], name="physics16_s5", factor=5)
 CONFIGS["dilated16_s5"] = replace(CONFIGS["dilated16"], name="dilated16_s5", factor=5)
+# the shipped network with four 3-dilated refinement iterations appended (receptive field
+# 107 instead of 59 working pixels, like dilated16), grown from the shipped weights with its
+# function kept (hdc.model.grow); 208-pixel crops keep the 102-pixel output of physics16's 160
+CONFIGS["grown16"] = replace(
+    CONFIGS["physics16_rank8"], name="grown16", n_refinements=16, dilations=(1,) * 12 + (3,) * 4, crop=208
+)
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")

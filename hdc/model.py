@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from hdc.config import CONFIGS, PRECISIONS, ModelConfig  # noqa: F401  (re-exported: the public names)
@@ -137,6 +138,57 @@ def _build(cfg: ModelConfig, input_size: int | None, phase_dilation: bool) -> ke
     x = layers.BatchNormalization(name="post_bn1")(layers.Conv2D(8, 1, activation="elu", name="post_conv1")(x))
     out = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="output")(x)
     return keras.Model([im, step_in], out, name=cfg.name)
+
+
+# ----------------------------------------------------------------------------- growing
+
+GROW_GATE_BIAS = -2.0
+"""Initial gate bias of refinement iterations added by :func:`grow` (gate 0.12)."""
+
+
+def grow(model: keras.Model, cfg: ModelConfig, source: keras.Model, source_cfg: ModelConfig) -> None:
+    """Start ``model`` from a trained network with fewer refinement iterations, keeping
+    its function exactly.
+
+    ``cfg`` must be ``source_cfg`` with refinement iterations appended whose dilation rates
+    the source does not use (so they get a new shared convolution of their own). Every
+    layer of the source is copied; the new shared convolutions start at zero, so each new
+    iteration computes ``crop(x) * (1 - g)`` with a step-independent gate
+    ``g = sigmoid(GROW_GATE_BIAS)``, and the first post-processing convolution (linear
+    before its activation) is divided by the product of those ``(1 - g)``: the grown
+    network's output equals the source's on the pixels it computes (its margin is
+    larger). Training then opens the new gates and convolutions, which get gradients
+    from the first batch. Why: a network too costly to train from scratch on two CPU
+    cores can add context or capacity to the trained one without losing what it knows.
+    Raises ValueError when ``cfg`` is not such an extension of ``source_cfg``.
+    """
+    import numpy as np
+
+    n0 = source_cfg.n_refinements
+    same = replace(cfg, name=source_cfg.name, n_refinements=n0, dilations=source_cfg.dilations, crop=source_cfg.crop)
+    if same != replace(source_cfg, median_impl=cfg.median_impl) or cfg.n_refinements <= n0:
+        raise ValueError(f"config {cfg.name} does not extend {source_cfg.name} by refinement iterations only")
+    old_rates = {source_cfg.dilation(i) for i in range(n0)}
+    if any(cfg.dilation(i) != source_cfg.dilation(i) for i in range(n0)):
+        raise ValueError(f"config {cfg.name} changes the dilations of {source_cfg.name}'s iterations")
+    new_rates = {cfg.dilation(i) for i in range(n0, cfg.n_refinements)}
+    if new_rates & old_rates:
+        raise ValueError(f"config {cfg.name}: added iterations must use dilation rates {source_cfg.name} does not")
+    for layer in source.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+    for r in new_rates:
+        conv = model.get_layer(f"shared_d{r}")
+        conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
+    keep = 1.0
+    for i in range(n0, cfg.n_refinements):
+        gate = model.get_layer(f"refine_gate{i}")
+        kernel, bias = gate.get_weights()
+        gate.set_weights([np.zeros_like(kernel), np.full_like(bias, GROW_GATE_BIAS)])
+        keep *= 1.0 - 1.0 / (1.0 + np.exp(-GROW_GATE_BIAS))
+    post = model.get_layer("post_conv0")
+    kernel, bias = post.get_weights()
+    post.set_weights([kernel / keep, bias])
 
 
 # ----------------------------------------------------------------------------- weights

@@ -782,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from hdc import calibration as hcal
-    from hdc.model import load
+    from hdc.model import grow, load
 
     try:
         cal_path = a.calibration
@@ -832,7 +832,12 @@ def main(argv: list[str] | None = None) -> int:
     tr.state.update(settings, seed=seed, augment=augment, physics_radius=physics_radius, config=cfg.to_json())
     if init is not None and tr.state["batch"] == 0:
         try:
-            tr.model.set_weights(init[0].get_weights())
+            if cfg.n_refinements > init[1].n_refinements:
+                grow(tr.model, cfg, init[0], init[1])
+                added = cfg.n_refinements - init[1].n_refinements
+                print(f"grown from {a.init}: {added} refinement iterations added", file=sys.stderr)
+            else:
+                tr.model.set_weights(init[0].get_weights())
         except ValueError as exc:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
             return 2

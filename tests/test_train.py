@@ -167,6 +167,30 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     assert "does not fit config physics16" in capsys.readouterr().err
 
 
+def test_cli_grows_init_weights_with_more_iterations(tmp_path, monkeypatch, capsys):
+    from hdc.model import load
+
+    init = _pretrained(tmp_path)
+    grown = replace(TINY, name="tiny_grown", n_refinements=3, dilations=(1, 1, 3), crop=76)
+    monkeypatch.setitem(train.CONFIGS, "tiny_grown", grown)
+    run = tmp_path / "run"
+    args = [str(run), "--init", str(init), "--config", "tiny_grown", "--batch-size", "4", "--precise-bn", "0"]
+    assert train.main([*args, "--max-batches", "0", "--ocr-every", "0"]) == 0
+    assert "grown from" in capsys.readouterr().err
+    (src, _, _), (m, cfg, card) = load(init), load(run / "last")
+    assert cfg == grown and card["initialized_from"] == str(init)
+    x = np.random.default_rng(0).random((1, 60, 60, TINY.in_channels)).astype(np.float32)
+    s = np.full((1, 1), 7.0, np.float32)
+    a, b = np.asarray(src([x, s], training=False)), np.asarray(m([x, s], training=False))
+    d = grown.margin - TINY.margin
+    assert np.abs(a[:, d:-d, d:-d] - b).max() < 1e-5
+    # fewer iterations than the init weights: not a growth, refused with the reason
+    monkeypatch.setitem(train.CONFIGS, "tiny_short", replace(TINY, n_refinements=1))
+    short = [str(tmp_path / "r2"), "--init", str(init), "--config", "tiny_short", "--max-batches", "0"]
+    assert train.main(short) == 2
+    assert "does not fit config" in capsys.readouterr().err
+
+
 def test_augmented_stream_is_deterministic_and_varied():
     from hdc import synth
 
