@@ -180,12 +180,12 @@ def grow(model: keras.Model, cfg: ModelConfig, source: keras.Model, source_cfg: 
     for r in new_rates:
         conv = model.get_layer(f"shared_d{r}")
         conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
-    keep = 1.0
     for i in range(n0, cfg.n_refinements):
         gate = model.get_layer(f"refine_gate{i}")
         kernel, bias = gate.get_weights()
         gate.set_weights([np.zeros_like(kernel), np.full_like(bias, GROW_GATE_BIAS)])
-        keep *= 1.0 - 1.0 / (1.0 + np.exp(-GROW_GATE_BIAS))
+    # what the new iterations leave of the features: (1 - g) each
+    keep = (1.0 - 1.0 / (1.0 + np.exp(-GROW_GATE_BIAS))) ** (cfg.n_refinements - n0)
     post = model.get_layer("post_conv0")
     kernel, bias = post.get_weights()
     post.set_weights([kernel / keep, bias])

@@ -9,7 +9,7 @@
 # that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that committed run.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow); BACKEND=torch tries PyTorch first. Dilated networks
-# (config dilated16*) are slow under JAX on the GPU: XLA materializes the dilation as
+# (configs dilated16*, grown16) are slow under JAX on the GPU: XLA materializes the dilation as
 # padding instead of using cuDNN's dilated kernels (openxla/xla PR 32231 measured 15-23x
 # slower than PyTorch), and in session 8 two dilated runs side by side trained 1 batch of
 # 64 per second each with the GPU 100% busy, where physics16 pairs ran 6.6/s data-bound.
