@@ -143,10 +143,16 @@ def _build(cfg: ModelConfig, input_size: int | None, phase_dilation: bool) -> ke
 # ----------------------------------------------------------------------------- growing
 
 GROW_GATE_BIAS = -2.0
-"""Initial gate bias of refinement iterations added by :func:`grow` (gate 0.12)."""
+"""Default initial gate bias of refinement iterations added by :func:`grow` (gate 0.12)."""
 
 
-def grow(model: keras.Model, cfg: ModelConfig, source: keras.Model, source_cfg: ModelConfig) -> None:
+def grow(
+    model: keras.Model,
+    cfg: ModelConfig,
+    source: keras.Model,
+    source_cfg: ModelConfig,
+    gate_bias: float = GROW_GATE_BIAS,
+) -> None:
     """Start ``model`` from a trained network with fewer refinement iterations, keeping
     its function exactly.
 
@@ -154,12 +160,17 @@ def grow(model: keras.Model, cfg: ModelConfig, source: keras.Model, source_cfg: 
     the source does not use (so they get a new shared convolution of their own). Every
     layer of the source is copied; the new shared convolutions start at zero, so each new
     iteration computes ``crop(x) * (1 - g)`` with a step-independent gate
-    ``g = sigmoid(GROW_GATE_BIAS)``, and the first post-processing convolution (linear
+    ``g = sigmoid(gate_bias)``, and the first post-processing convolution (linear
     before its activation) is divided by the product of those ``(1 - g)``: the grown
     network's output equals the source's on the pixels it computes (its margin is
     larger). Training then opens the new gates and convolutions, which get gradients
     from the first batch. Why: a network too costly to train from scratch on two CPU
     cores can add context or capacity to the trained one without losing what it knows.
+    A higher ``gate_bias`` starts the new iterations more open: their convolutions then
+    weigh more in the output from the first batch (Adam moves a gate's bias by only about
+    the learning rate per batch, so where the gates start is where they mostly stay in a
+    short fine-tuning run), at the price of a larger rescaling of the post-processing
+    convolution (``1 / (1 - g) ** added``; 16 for bias 0 and four iterations).
     Raises ValueError when ``cfg`` is not such an extension of ``source_cfg``.
     """
     import numpy as np
@@ -183,9 +194,9 @@ def grow(model: keras.Model, cfg: ModelConfig, source: keras.Model, source_cfg: 
     for i in range(n0, cfg.n_refinements):
         gate = model.get_layer(f"refine_gate{i}")
         kernel, bias = gate.get_weights()
-        gate.set_weights([np.zeros_like(kernel), np.full_like(bias, GROW_GATE_BIAS)])
+        gate.set_weights([np.zeros_like(kernel), np.full_like(bias, gate_bias)])
     # what the new iterations leave of the features: (1 - g) each
-    keep = (1.0 - 1.0 / (1.0 + np.exp(-GROW_GATE_BIAS))) ** (cfg.n_refinements - n0)
+    keep = (1.0 - 1.0 / (1.0 + np.exp(-gate_bias))) ** (cfg.n_refinements - n0)
     post = model.get_layer("post_conv0")
     kernel, bias = post.get_weights()
     post.set_weights([kernel / keep, bias])

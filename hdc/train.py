@@ -645,6 +645,8 @@ def export(
     }
     if getattr(trainer, "init", None):
         card["initialized_from"] = trainer.init
+    if "grow_gate_bias" in trainer.state:
+        card["grow_gate_bias"] = trainer.state["grow_gate_bias"]
     if cal is not None:
         card["calibration"] = cal.to_json()
     hmodel.save(model if model is not None else trainer.model, trainer.cfg, stem, card)
@@ -708,6 +710,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
     p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16_rank8")
+    p.add_argument(
+        "--grow-gate-bias",
+        type=float,
+        default=None,
+        help="when --config appends refinement iterations to the --init network: their gates' initial bias "
+        "(default -2, gate 0.12; 0 starts them half open; hdc.model.grow)",
+    )
     p.add_argument(
         "--calibration",
         help="calibration JSON (python -m hdc.calibrate); default DATA/calibration.json when it exists",
@@ -782,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from hdc import calibration as hcal
-    from hdc.model import grow, load
+    from hdc.model import GROW_GATE_BIAS, grow, load
 
     try:
         cal_path = a.calibration
@@ -833,10 +842,14 @@ def main(argv: list[str] | None = None) -> int:
     if init is not None and tr.state["batch"] == 0:
         try:
             if cfg.n_refinements > init[1].n_refinements:
-                grow(tr.model, cfg, init[0], init[1])
+                bias = GROW_GATE_BIAS if a.grow_gate_bias is None else a.grow_gate_bias
+                grow(tr.model, cfg, init[0], init[1], gate_bias=bias)
+                tr.state["grow_gate_bias"] = bias
                 added = cfg.n_refinements - init[1].n_refinements
-                print(f"grown from {a.init}: {added} refinement iterations added", file=sys.stderr)
+                print(f"grown from {a.init}: {added} refinement iterations added, gate bias {bias:g}", file=sys.stderr)
             else:
+                if a.grow_gate_bias is not None:
+                    print("note: --grow-gate-bias applies only when the config adds iterations", file=sys.stderr)
                 tr.model.set_weights(init[0].get_weights())
         except ValueError as exc:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)

@@ -12,4 +12,5 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 python -m pip install -q --disable-pip-version-check -r requirements.txt
-echo "setup done: $(tesseract --version 2>&1 | head -n 1), $(python -c 'import keras; print("keras", keras.__version__)')"
+# versions from the package metadata: importing TensorFlow here would only print its start-up log
+echo "setup done: $(tesseract --version 2>&1 | head -n 1), $(python -c 'from importlib.metadata import version as v; print("keras", v("keras"), "tensorflow", v("tensorflow"))')"

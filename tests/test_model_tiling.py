@@ -223,6 +223,12 @@ def test_grow_keeps_the_function_and_trains_the_new_iterations():
     assert d == 12 and b.shape[1] == a.shape[1] - 2 * d
     assert np.abs(a[:, d:-d, d:-d] - b).max() < 1e-5
     assert np.abs(a - 0.5).max() > 0.01  # not a constant output
+    # started half open (gate bias 0: post-processing rescaled by 16), still the same function
+    half = build_model(cfg)
+    grow(half, cfg, src, src_cfg, gate_bias=0.0)
+    assert np.abs(a[:, d:-d, d:-d] - np.asarray(half([x, steps], training=False))).max() < 1e-5
+    assert np.allclose(half.get_layer("refine_gate3").get_weights()[1], 0.0)
+    assert np.allclose(m.get_layer("refine_gate3").get_weights()[1], -2.0)
     # the new convolution starts at zero and learns from the first batch
     assert not np.any(m.get_layer("shared_d3").get_weights()[0])
     m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")

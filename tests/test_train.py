@@ -178,12 +178,18 @@ def test_cli_grows_init_weights_with_more_iterations(tmp_path, monkeypatch, caps
     assert train.main([*args, "--max-batches", "0", "--ocr-every", "0"]) == 0
     assert "grown from" in capsys.readouterr().err
     (src, _, _), (m, cfg, card) = load(init), load(run / "last")
-    assert cfg == grown and card["initialized_from"] == str(init)
+    assert cfg == grown and card["initialized_from"] == str(init) and card["grow_gate_bias"] == -2.0
     x = np.random.default_rng(0).random((1, 60, 60, TINY.in_channels)).astype(np.float32)
     s = np.full((1, 1), 7.0, np.float32)
     a, b = np.asarray(src([x, s], training=False)), np.asarray(m([x, s], training=False))
     d = grown.margin - TINY.margin
     assert np.abs(a[:, d:-d, d:-d] - b).max() < 1e-5
+    # the new gates' starting bias is an option, kept on the card
+    half = [str(tmp_path / "half"), *args[1:], "--grow-gate-bias", "0", "--max-batches", "0", "--ocr-every", "0"]
+    assert train.main(half) == 0
+    m0, _, card0 = load(tmp_path / "half" / "last")
+    assert card0["grow_gate_bias"] == 0.0 and np.allclose(m0.get_layer("refine_gate2").get_weights()[1], 0.0)
+    assert np.abs(a[:, d:-d, d:-d] - np.asarray(m0([x, s], training=False))).max() < 1e-5
     # fewer iterations than the init weights: not a growth, refused with the reason
     monkeypatch.setitem(train.CONFIGS, "tiny_short", replace(TINY, n_refinements=1))
     short = [str(tmp_path / "r2"), "--init", str(init), "--config", "tiny_short", "--max-batches", "0"]
