@@ -145,6 +145,11 @@ def _build(cfg: ModelConfig, input_size: int | None, phase_dilation: bool) -> ke
 GROW_GATE_BIAS = -2.0
 """Default initial gate bias of refinement iterations added by :func:`grow` (gate 0.12)."""
 
+MIN_GROW_KEEP = 1e-3
+"""Smallest share of the features :func:`grow`'s new iterations may leave: the first
+post-processing convolution is divided by it, and a bias that nearly closes the old path
+(share -> 0) would blow those weights up; a safety bound, not a tuned value."""
+
 
 def grow(
     model: keras.Model,
@@ -171,7 +176,8 @@ def grow(
     the learning rate per batch, so where the gates start is where they mostly stay in a
     short fine-tuning run), at the price of a larger rescaling of the post-processing
     convolution (``1 / (1 - g) ** added``; 16 for bias 0 and four iterations).
-    Raises ValueError when ``cfg`` is not such an extension of ``source_cfg``.
+    Raises ValueError when ``cfg`` is not such an extension of ``source_cfg``, or when
+    ``gate_bias`` is so high that the rescaling would exceed ``1 / MIN_GROW_KEEP``.
     """
     import numpy as np
 
@@ -197,6 +203,11 @@ def grow(
         gate.set_weights([np.zeros_like(kernel), np.full_like(bias, gate_bias)])
     # what the new iterations leave of the features: (1 - g) each
     keep = (1.0 - 1.0 / (1.0 + np.exp(-gate_bias))) ** (cfg.n_refinements - n0)
+    if not keep >= MIN_GROW_KEEP:
+        raise ValueError(
+            f"gate bias {gate_bias:g} leaves {keep:.2g} of the features after {cfg.n_refinements - n0} new "
+            f"iterations: the post-processing would be scaled by more than {1 / MIN_GROW_KEEP:g}"
+        )
     post = model.get_layer("post_conv0")
     kernel, bias = post.get_weights()
     post.set_weights([kernel / keep, bias])
