@@ -191,6 +191,13 @@ def grow(
     new_rates = {cfg.dilation(i) for i in range(n0, cfg.n_refinements)}
     if new_rates & old_rates:
         raise ValueError(f"config {cfg.name}: added iterations must use dilation rates {source_cfg.name} does not")
+    # what the new iterations leave of the features: (1 - g) each
+    keep = (1.0 - 1.0 / (1.0 + np.exp(-gate_bias))) ** (cfg.n_refinements - n0)
+    if not keep >= MIN_GROW_KEEP:
+        raise ValueError(
+            f"gate bias {gate_bias:g} leaves {keep:.2g} of the features after {cfg.n_refinements - n0} new "
+            f"iterations: the post-processing would be scaled by more than {1 / MIN_GROW_KEEP:g}"
+        )
     for layer in source.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
@@ -201,13 +208,6 @@ def grow(
         gate = model.get_layer(f"refine_gate{i}")
         kernel, bias = gate.get_weights()
         gate.set_weights([np.zeros_like(kernel), np.full_like(bias, gate_bias)])
-    # what the new iterations leave of the features: (1 - g) each
-    keep = (1.0 - 1.0 / (1.0 + np.exp(-gate_bias))) ** (cfg.n_refinements - n0)
-    if not keep >= MIN_GROW_KEEP:
-        raise ValueError(
-            f"gate bias {gate_bias:g} leaves {keep:.2g} of the features after {cfg.n_refinements - n0} new "
-            f"iterations: the post-processing would be scaled by more than {1 / MIN_GROW_KEEP:g}"
-        )
     post = model.get_layer("post_conv0")
     kernel, bias = post.get_weights()
     post.set_weights([kernel / keep, bias])

@@ -229,8 +229,11 @@ def test_grow_keeps_the_function_and_trains_the_new_iterations():
     assert np.abs(a[:, d:-d, d:-d] - np.asarray(half([x, steps], training=False))).max() < 1e-5
     assert np.allclose(half.get_layer("refine_gate3").get_weights()[1], 0.0)
     assert np.allclose(m.get_layer("refine_gate3").get_weights()[1], -2.0)
+    refused = build_model(cfg)
+    before = refused.get_weights()
     with pytest.raises(ValueError, match="gate bias 5"):
-        grow(build_model(cfg), cfg, src, src_cfg, gate_bias=5.0)
+        grow(refused, cfg, src, src_cfg, gate_bias=5.0)
+    assert all(np.array_equal(u, v) for u, v in zip(before, refused.get_weights()))  # checked before any change
     # the new convolution starts at zero and learns from the first batch
     assert not np.any(m.get_layer("shared_d3").get_weights()[0])
     m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
