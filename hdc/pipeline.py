@@ -208,7 +208,6 @@ class Deblurrer:
         """
         if self.method in ("wiener", "richardson_lucy"):
             return classical_restore(norm, step, self.method)
-        keras = import_keras()
 
         cfg = self.config
         scale = self.radius_scales.get(step, 1.0) if radius_scale is None else radius_scale
@@ -217,8 +216,10 @@ class Deblurrer:
 
         def predict(batch: np.ndarray) -> np.ndarray:
             steps = np.repeat(step_arr, len(batch), axis=0)
-            # convert_to_numpy works on every backend (torch tensors that track gradients too)
-            return keras.ops.convert_to_numpy(self.model([batch, steps], training=False))
+            # Keras's compiled predict function (a graph on TensorFlow, jit on JAX, no
+            # gradients on torch): the same outputs as an eager call to within float
+            # rounding, ~15% faster on CPU (benchmarks/results.md, inference)
+            return np.asarray(self.model.predict_on_batch([batch, steps]))
 
         flips = TTA_FLIPS if (self.tta if tta is None else tta) else ((),)
         views = [np.ascontiguousarray(np.flip(feats, axes)) for axes in flips]
