@@ -218,7 +218,7 @@ class Deblurrer:
             steps = np.repeat(step_arr, len(batch), axis=0)
             # Keras's compiled predict function (a graph on TensorFlow, jit on JAX, no
             # gradients on torch): the same outputs as an eager call to within float
-            # rounding, ~15% faster on CPU (benchmarks/results.md, inference)
+            # rounding, 1.6x faster per image on this CPU (README, Speed)
             return np.asarray(self.model.predict_on_batch([batch, steps]))
 
         flips = TTA_FLIPS if (self.tta if tta is None else tta) else ((),)
