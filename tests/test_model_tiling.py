@@ -155,6 +155,27 @@ def test_pipeline_whole_image_equals_tiles():
     assert whole.shape == (90, 140) and np.abs(whole - tiled).max() < 1e-5
 
 
+def test_pipeline_predicts_in_inference_mode_like_an_eager_call():
+    """The pipeline's compiled predict path equals an eager ``training=False`` call (BatchNorm
+    on its moving statistics), not the batch-statistics output of training mode."""
+    import keras
+
+    from hdc import features
+    from hdc.pipeline import Deblurrer
+    from hdc.tiling import pad_features
+
+    cfg = replace(CONFIGS["physics16"], n_refinements=3)
+    m = build_model(cfg)
+    norm = np.clip(1 - np.random.default_rng(5).random((60, 96)) * 0.5, 0, 1).astype(np.float32)
+    got = Deblurrer(method="network", model=m, config=cfg, tile=0, tta=False).restore_small(norm, 7)
+    x = pad_features(features.config_features(norm, 7, cfg, 1.0), cfg.margin)[None]
+    s = np.full((1, 1), 7.0, np.float32)
+    eager = keras.ops.convert_to_numpy(m([x, s], training=False))[0, ..., 0]
+    batch_stats = keras.ops.convert_to_numpy(m([x, s], training=True))[0, ..., 0]
+    assert got.shape == (60, 96) and np.abs(got - eager).max() < 1e-5
+    assert np.abs(got - batch_stats).max() > 1e-3  # the check can tell the two modes apart
+
+
 def test_tta_is_the_mean_over_flipped_inputs():
     from hdc.pipeline import Deblurrer
 
