@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 
 def parse_step(text: str) -> int | None:
     """STEP must be an integer 0..19, or 'auto' (estimate each image's step: returns None)."""
@@ -28,6 +30,17 @@ def parse_step(text: str) -> int | None:
     if not 0 <= step <= 19:
         raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {step}")
     return step
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``--ink-gamma``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def error(msg: str) -> None:
@@ -98,6 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
     )
+    p.add_argument(
+        "--ink-gamma",
+        type=positive_float,
+        default=pipeline.INK_GAMMA,
+        metavar="G",
+        help=f"network: raise the output to the power G, darkening grey stroke edges for the OCR "
+        f"(default {pipeline.INK_GAMMA:g}; 1 = off)",
+    )
+    p.add_argument(
+        "--no-text-block",
+        action="store_true",
+        help="network: keep stray dark marks away from the text block (default: whitened, as the OCR "
+        "would read them as extra lines)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
 
@@ -128,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         deblurrer.content_check = not a.no_content_check
         deblurrer.tta = not a.no_tta
         deblurrer.refine_radius = not a.no_radius_refinement
+        deblurrer.ink_gamma = a.ink_gamma
+        deblurrer.text_block = not a.no_text_block
         if a.median_impl and method == "network":
             deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
     except (FileNotFoundError, OSError, ValueError) as exc:

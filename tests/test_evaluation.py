@@ -205,3 +205,30 @@ def test_radius_scan_table(tiny_dataset, tmp_path, capsys):
     assert all(0 < e < np.log(2) for e in entropies) and len(set(entropies)) > 1
     assert "step 4: entropy minimum at" in capsys.readouterr().out
     assert radius_scan.main([str(tiny_dataset), "--steps", "7"]) == 2  # no such step in the data
+
+
+def test_ink_gamma_scan_scores_each_gamma(tmp_path, capsys):
+    """The scan's gamma-1 column is the official score of the saved PNG; an extreme gamma
+    that turns the paper black scores 0; bad arguments are refused."""
+    from evaluation import ink_gamma_scan
+
+    results, data = tmp_path / "res" / "network", tmp_path / "data"
+    truth = ["KbTxwQmPza", "HrEaNdTeGb", "FgUjYiWkBm"]
+    expected = []
+    for i, font in enumerate(("Times", "Verdana")):
+        png_dir, txt_dir = results / "png" / "step4" / font, data / "step4" / font / "CAM01"
+        png_dir.mkdir(parents=True)
+        txt_dir.mkdir(parents=True)
+        png = _sharp_png(png_dir, truth, font=font, seed=i, name=f"s{i}")
+        (txt_dir / f"s{i}.txt").write_text("\n".join(truth) + "\n")
+        expected.append(ocr_score.score_image(png, txt_dir / f"s{i}.txt"))
+    out = tmp_path / "scan.md"
+    assert ink_gamma_scan.main([str(results), str(data), "--steps", "4", "--gammas", "60", "--out", str(out)]) == 0
+    rows = {r.split("|")[1].strip(): r.split("|") for r in out.read_text().splitlines() if r.startswith("| ")}
+    assert set(rows) >= {"1", "60"}
+    assert float(rows["1"][2]) == pytest.approx(np.mean(expected), abs=0.05) and np.mean(expected) >= 80
+    assert float(rows["60"][2]) == 0.0 and "-" in rows["60"][-2]
+    assert ink_gamma_scan.main([str(results), str(data), "--steps", "7"]) == 2
+    with pytest.raises(SystemExit):
+        ink_gamma_scan.main([str(results), str(data), "--gammas", "0"])
+    capsys.readouterr()

@@ -219,3 +219,32 @@ def test_auto_step_refines_each_estimated_step(folder, tmp_path, small_weights, 
     rows = (out / "radius_refinement.csv").read_text().splitlines()[1:] if refinable else []
     assert {int(r.split(",")[0]) for r in rows} == refinable
     assert len(list(out.glob("*.png"))) == len(est)
+
+
+def test_ink_gamma_option(folder, tmp_path, small_weights, capsys):
+    """--ink-gamma darkens the network's written PNGs (1 = off: the plain output) and
+    rejects non-positive values with a one-line error."""
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(next(t for t in io.list_tiffs(folder) if "sample" in t.name), one)  # a text frame
+    base = [one, None, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"]
+    base += ["--no-text-block"]  # the untrained net's output is not a text block
+    outs = {}
+    for g in ("1", "3.5"):
+        argv = list(base)
+        argv[1] = tmp_path / f"g{g}"
+        code, err = _run(argv + ["--ink-gamma", g], capsys)
+        assert code == 0, err
+        outs[g] = np.asarray(Image.open(next((tmp_path / f"g{g}").glob("*.png"))), dtype=np.float64)
+    plain, dark = outs["1"], outs["3.5"]
+    assert np.all(dark <= plain + 1)  # never lighter (one grey level of rounding)
+    grey = (plain > 40) & (plain < 215)
+    assert grey.sum() > 100  # an untrained net leaves plenty of grey to darken
+    expected = 255.0 * (plain[grey] / 255.0) ** 3.5
+    assert np.abs(dark[grey] - expected).max() <= 3  # the power law, up to 8-bit rounding of the input
+    for bad in ("0", "-1", "nan", "x"):
+        argv = list(base)
+        argv[1] = tmp_path / "bad"
+        with pytest.raises(SystemExit) as e:
+            _run(argv + ["--ink-gamma", bad], capsys)
+        assert e.value.code == 2 and "--ink-gamma" in capsys.readouterr().err

@@ -267,3 +267,84 @@ def test_grow_keeps_the_function_and_trains_the_new_iterations():
         wide = replace(cfg, dim=8, subdim=8)
         grow(build_model(wide), wide, src, src_cfg)
     assert CONFIGS["grown16"].output_size(CONFIGS["grown16"].crop) == CONFIGS["physics16"].output_size(160)
+
+
+def test_darken_ink_and_where_the_pipeline_applies_it():
+    """darken_ink keeps paper and ink, darkens greys; the pipeline applies it to the
+    network's full-size output only (the classical baselines are already binary)."""
+    from hdc import pipeline
+    from hdc.pipeline import Deblurrer, darken_ink, finalize, upsample
+
+    x = np.array([0.0, 0.25, 0.5, 0.8, 1.0], np.float32)
+    np.testing.assert_allclose(darken_ink(x, 3.5), x**3.5, rtol=1e-6)
+    assert darken_ink(x, 1.0) is x
+    assert pipeline.INK_GAMMA > 1 and Deblurrer().ink_gamma == pipeline.INK_GAMMA
+
+    cfg = replace(CONFIGS["physics16"], n_refinements=3)
+    m = build_model(cfg)
+    norm = np.clip(1 - np.random.default_rng(6).random((40, 64)) * 0.5, 0, 1).astype(np.float32)
+    shape = (40 * cfg.factor - 3, 64 * cfg.factor - 5)
+    deb = Deblurrer(method="network", model=m, config=cfg, tile=0, tta=False, ink_gamma=2.5, text_block=False)
+    big = upsample(deb.restore_small(norm, 9), shape, cfg.factor)
+    got = deb.restore_normalized(norm, 9, shape)
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, finalize(big**2.5))
+    deb.ink_gamma = 1.0
+    np.testing.assert_array_equal(deb.restore_normalized(norm, 9, shape), finalize(big))
+    assert np.mean(got < deb.restore_normalized(norm, 9, shape)) > 0.5  # it did darken
+
+    wiener = Deblurrer(method="wiener", ink_gamma=1.0)
+    w1 = wiener.restore_normalized(norm, 9, shape)
+    wiener.ink_gamma = 3.5
+    np.testing.assert_array_equal(wiener.restore_normalized(norm, 9, shape), w1)
+
+
+def _text_and_mark(mark_size: int = 3) -> np.ndarray:
+    """A working-scale output: three 'lines' of dark strokes in the centre, a small dark
+    mark near the top-right corner, light haze elsewhere."""
+    small = np.full((208, 337), 0.97, np.float32)
+    for top in (60, 95, 130):  # lines ~ 35 working px apart, as in HDC frames at 1:7
+        for x in range(90, 250, 9):
+            small[top : top + 20, x : x + 4] = 0.05
+    small[6 : 6 + mark_size, 320 : 320 + mark_size] = 0.1
+    return small
+
+
+def test_keep_text_block_whitens_stray_marks_only():
+    from hdc.pipeline import keep_text_block
+
+    small = _text_and_mark()
+    out = keep_text_block(small, 7)
+    assert out.dtype == small.dtype and out.shape == small.shape
+    assert np.all(out[6:9, 320:323] == 1.0)  # the stray mark is gone
+    strokes = small < 0.5
+    strokes[:40] = False  # the mark's rows
+    assert strokes.sum() == 3 * 18 * 20 * 4
+    np.testing.assert_array_equal(out[strokes], small[strokes])  # every text stroke kept
+    assert np.all(out[170:, :] == 1.0) and np.all(out[:40, :70] == 1.0)  # haze away from the block whitened
+    # a mark with as much ink as a text line is not stray; nothing dark -> unchanged
+    big_mark = _text_and_mark(mark_size=1)
+    big_mark[0:40, 300:337] = 0.05
+    assert np.all(keep_text_block(big_mark, 7)[0:40, 300:337] == 0.05)
+    blank = np.full((50, 80), 0.9, np.float32)
+    assert keep_text_block(blank, 7) is blank
+
+
+def test_pipeline_keeps_the_text_block_before_darkening(monkeypatch):
+    """restore_normalized: stray marks whitened at the working scale, then upsample and
+    darken; --no-text-block (text_block=False) keeps them."""
+    from hdc import pipeline
+    from hdc.pipeline import Deblurrer, darken_ink, finalize, keep_text_block, upsample
+
+    cfg = replace(CONFIGS["physics16"], n_refinements=3)
+    small = _text_and_mark()
+    monkeypatch.setattr(Deblurrer, "restore_small", lambda self, norm, step, *a, **k: small)
+    shape = (1460, 2360)
+    deb = Deblurrer(method="network", model=None, config=cfg, ink_gamma=3.5)
+    got = deb.restore_normalized(small, 9, shape)
+    cleaned = keep_text_block(small, cfg.factor, ink_level=0.5 ** (1 / 3.5))
+    np.testing.assert_array_equal(got, finalize(darken_ink(upsample(cleaned, shape, cfg.factor), 3.5)))
+    assert got[6 * 7 + 10, 320 * 7 + 10] == 255
+    deb.text_block = False
+    assert deb.restore_normalized(small, 9, shape)[6 * 7 + 10, 320 * 7 + 10] < 10
+    assert pipeline.Deblurrer().text_block  # on by default

@@ -1,6 +1,7 @@
 """Regression against committed reference outputs of the shipped weights.
 
-References change only when the weights change: regenerate them deliberately with
+References change only when the weights or the output rendering (ink exponent) change:
+regenerate them deliberately with
 ``python tests/update_references.py``. On failure a diff image is written to a temp folder.
 """
 
@@ -63,6 +64,10 @@ def check_case(deblurrer, name: str, case: dict) -> str | None:
 
 def test_outputs_match_references(deblurrer):
     refs = json.loads(REFS.read_text())
+    assert refs.get("ink_gamma", 1.0) == deblurrer.ink_gamma, (
+        f"references made with ink gamma {refs.get('ink_gamma', 1.0)}, the default is now "
+        f"{deblurrer.ink_gamma}: regenerate them (python tests/update_references.py) if that is intended"
+    )
     failures = [m for name, case in refs["cases"].items() if (m := check_case(deblurrer, name, case))]
     assert not failures, "\n".join(failures)
 

@@ -1,11 +1,13 @@
-"""Regenerate the regression inputs and reference outputs (only when the weights change).
+"""Regenerate the regression inputs and reference outputs (only when the weights or the
+output rendering, e.g. :data:`hdc.pipeline.INK_GAMMA`, change).
 
 ``python tests/update_references.py``
 
 Inputs: CAM02 frames generated at the network's working scale (1:7, the pipeline's
 input after read + downscale) for a spread of steps and both fonts, stored as 16-bit TIFFs
 with their true texts, so the whole set stays small. References: the shipped network's
-full-size PNG outputs and their official OCR scores (``references.json``).
+full-size PNG outputs (default ink exponent, recorded) and their official OCR scores
+(``references.json``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def main() -> int:
 
     deb = pipeline.load_deblurrer("network")
     DATA.mkdir(parents=True, exist_ok=True)
-    refs = {"weights": str(pipeline.DEFAULT_WEIGHTS.relative_to(ROOT)), "cases": {}}
+    refs = {"weights": str(pipeline.DEFAULT_WEIGHTS.relative_to(ROOT)), "ink_gamma": deb.ink_gamma, "cases": {}}
     for step, font in CASES:
         name = case_name(step, font)
         rng = np.random.default_rng([2024, step, list(io.FONTS).index(font)])
