@@ -153,7 +153,7 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             )
             t_net = timeit(lambda: deb.restore_small(norm, 8), repeats) - t_feat
             small = deb.restore_small(norm, 8)
-            t_up = timeit(lambda: pipeline.finalize(pipeline.upsample(small, img.shape, cfg.factor)), repeats)
+            t_up = timeit(lambda: deb.render(small, img.shape), repeats)
             result = deb(img, 8)
             t_write = timeit(lambda: io.write_png(out, result), repeats)
             t_all = timeit(lambda: io.write_png(out, deb(io.read_image(blurred), 8)), repeats)
@@ -164,7 +164,7 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
                 ("downscale + background", f"{t_norm:.3f} s", f"{t_norm / t_ident:.2f}"),
                 ("features", f"{t_feat:.3f} s", f"{t_feat / t_ident:.2f}"),
                 (f"network {cfg.name} (whole image or tiles)", f"{t_net:.3f} s", f"{t_net / t_ident:.2f}"),
-                ("upsample + finalize", f"{t_up:.3f} s", f"{t_up / t_ident:.2f}"),
+                ("render: text block, upsample, ink exponent, uint8", f"{t_up:.3f} s", f"{t_up / t_ident:.2f}"),
                 ("write PNG", f"{t_write:.3f} s", f"{t_write / t_ident:.2f}"),
                 ("whole image, network (after load)", f"{t_all:.3f} s", f"{t_all / t_ident:.2f}"),
                 (

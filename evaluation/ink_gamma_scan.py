@@ -3,8 +3,10 @@
 ``python -m evaluation.ink_gamma_scan RESULTS/network DATA_ROOT [--steps 8-14]
 [--gammas 1,1.5,2,...] [--out FILE.md]``
 
-``RESULTS/network`` must hold PNGs written with ``--ink-gamma 1`` (``png/step<N>/<font>/``,
-as ``evaluation/run_all_steps.sh`` writes them). Each PNG is raised to every candidate
+``RESULTS/network`` must hold the plain outputs, PNGs written with ``--ink-gamma 1
+--no-text-block`` (``png/step<N>/<font>/``, as ``evaluation/run_all_steps.sh`` writes them:
+``RESULTS=R EXTRA="--ink-gamma 1 --no-text-block" bash evaluation/run_all_steps.sh DATA 8-14
+network``). Each PNG is raised to every candidate
 power (:func:`hdc.pipeline.darken_ink`, applied to the 8-bit output: equal to the
 pipeline's float version up to one grey level of rounding), whitened on the scoring's
 reference columns like the pipeline does, and scored with the organizers' OCR. The table
@@ -93,7 +95,7 @@ def table(items: list, scores: np.ndarray, gammas: list[float], steps: list[int]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evaluation.ink_gamma_scan", description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path, help="method folder of PNGs written with --ink-gamma 1")
+    p.add_argument("results", type=Path, help="method folder of PNGs written with --ink-gamma 1 --no-text-block")
     p.add_argument("data", type=Path, help="dataset root with the true texts (step<N>/<font>/CAM01/*.txt)")
     p.add_argument("--steps", default="8-14", help="steps to score (default 8-14)")
     p.add_argument("--gammas", type=parse_gammas, default=parse_gammas("1,1.5,2,2.5,3,3.5,4,5,6,8"))

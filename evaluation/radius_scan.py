@@ -37,7 +37,7 @@ def scan_step(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scale
             y = deblurrer.restore_small(norm, step, radius_scale=s, tta=False)
             ent.append(radius.binary_entropy(y))
             png = tmp / f"{f.stem}.png"
-            io.write_png(png, pipeline.finalize(pipeline.upsample(y, shape, deblurrer.factor)))
+            io.write_png(png, deblurrer.render(y, shape))  # rendered as main.py writes it
             ocr.append(score_image(png, f.with_suffix(".txt")))
         rows.append({"scale": float(s), "entropy": float(np.mean(ent)), "ocr": float(np.mean(ocr))})
     return rows
