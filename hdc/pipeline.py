@@ -1,8 +1,10 @@
-"""The deblurring pipeline: read -> normalize -> features -> tiled network -> stitch -> PNG.
+"""The deblurring pipeline: read -> normalize -> features -> tiled network -> stitch -> render -> PNG.
 
 :class:`Deblurrer` holds one method, loaded once per run:
 
-* ``network``: the trained step-conditioned network (``weights/<name>``);
+* ``network``: the trained step-conditioned network (``weights/<name>``), its output
+  rendered for the organizers' OCR (:meth:`Deblurrer.render`: stray marks away from the
+  text block whitened, then raised to the power :data:`INK_GAMMA`);
 * ``wiener`` / ``richardson_lucy``: classical baselines (scikit-image restoration with the
   forward model's nominal disk PSF at 1:4 scale after background normalization, then
   background flattening and Otsu binarization);
@@ -62,7 +64,8 @@ def upsample(small: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarr
 TEXT_BLOCK_RADIUS_PX: float = 84.0
 """Full-resolution dilation radius that groups ink into the text block
 (:func:`keep_text_block`): characters of a line are a few tens of pixels apart, the
-lines of a block about 140 (font size 30), so a line is always one group."""
+lines of a block about 140 apart in generated frames (font size 30), so a line is
+always one group."""
 STRAY_MARK_FRACTION: float = 0.15
 """An ink group with less than this fraction of the largest group's ink is a stray mark
 (one text line holds about a third of a frame's ink)."""
