@@ -8,8 +8,8 @@
 ``RESULTS=R EXTRA="--ink-gamma 1 --no-text-block" bash evaluation/run_all_steps.sh DATA 8-14
 network``). Each PNG is raised to every candidate
 power (:func:`hdc.pipeline.darken_ink`, applied to the 8-bit output: equal to the
-pipeline's float version up to one grey level of rounding), whitened on the scoring's
-reference columns like the pipeline does, and scored with the organizers' OCR. The table
+pipeline's float version up to one grey level of rounding), finalized like the pipeline
+(:func:`hdc.pipeline.finalize`) and scored with the organizers' OCR. The table
 gives the mean per step, per font and overall, and the paired difference against gamma
 1 with its 95% bootstrap interval. Run it on the development set, never the test set.
 """
@@ -22,12 +22,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from evaluation.compare import paired_ci
-from evaluation.ocr_score import TESSERACT_CONFIG, clean_ocr_text, normalize_for_ocr, score_lines, true_lines
-from hdc.pipeline import REFERENCE_COLUMNS, darken_ink
+from evaluation.ocr_score import score_array, true_lines
+from hdc import io
+from hdc.pipeline import darken_ink, finalize
 from hdc.synth import parse_steps
 
 
@@ -40,20 +40,11 @@ def parse_gammas(text: str) -> list[float]:
 
 
 def score_gammas(png: str, txt: str, gammas: list[float]) -> list[int]:
-    """Official OCR score of one saved output darkened by each gamma."""
-    import pytesseract
-
-    base = np.asarray(Image.open(png).convert("L"), dtype=np.float32) / 255.0
+    """Official OCR score of one saved output darkened by each gamma (finalized as the
+    pipeline does: clipped, reference columns whitened, rounded to 8 bits)."""
+    base = io.read_image(png)
     truth = true_lines(txt)
-    scores = []
-    for g in gammas:
-        out = (darken_ink(base, g) * 255.0 + 0.5).astype(np.uint8)
-        out[:, :REFERENCE_COLUMNS] = 255
-        norm = Image.fromarray(normalize_for_ocr(out))
-        w, h = norm.size
-        raw = pytesseract.image_to_string(norm.resize((int(w / 2), int(h / 2))), config=TESSERACT_CONFIG)
-        scores.append(score_lines(truth, clean_ocr_text(raw)))
-    return scores
+    return [score_array(finalize(darken_ink(base, g)), truth) for g in gammas]
 
 
 def _job(args: tuple[str, str, list[float]]) -> list[int]:

@@ -60,13 +60,18 @@ def normalize_for_ocr(image: np.ndarray) -> np.ndarray:
     return np.clip(a, 0, 255).astype(np.uint8)
 
 
-def prepare_image(png: str | os.PathLike) -> Image.Image:
-    """Grayscale, normalize, downscale by 2 with Pillow's default resize filter."""
-    with Image.open(png) as im:
-        gray = np.asarray(im.convert("L"))
+def prepare_array(gray: np.ndarray) -> Image.Image:
+    """Normalize an 8-bit grayscale image, downscale by 2 with Pillow's default resize filter."""
     norm = Image.fromarray(normalize_for_ocr(gray))
     w, h = norm.size
     return norm.resize((int(w / 2), int(h / 2)))
+
+
+def prepare_image(png: str | os.PathLike) -> Image.Image:
+    """Grayscale, then :func:`prepare_array`."""
+    with Image.open(png) as im:
+        gray = np.asarray(im.convert("L"))
+    return prepare_array(gray)
 
 
 def clean_ocr_text(text: str) -> list[str]:
@@ -93,6 +98,14 @@ def ocr_image(png: str | os.PathLike) -> str:
     import pytesseract
 
     return pytesseract.image_to_string(prepare_image(png), config=TESSERACT_CONFIG)
+
+
+def score_array(gray: np.ndarray, truth: list[str]) -> int:
+    """Official OCR score of an in-memory 8-bit grayscale output (as if saved as a PNG)."""
+    import pytesseract
+
+    raw = pytesseract.image_to_string(prepare_array(gray), config=TESSERACT_CONFIG)
+    return score_lines(truth, clean_ocr_text(raw))
 
 
 def score_image(png: str | os.PathLike, true_text_file: str | os.PathLike) -> int:
