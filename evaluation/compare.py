@@ -11,7 +11,10 @@ step of each run. The last row, ``all``, pairs every common image (steps weighte
 their image counts): the overall verdict on a candidate. A difference whose interval
 contains 0 is not distinguishable from the sampling noise of that many images.
 ``--exclude`` leaves out images whose file name matches a glob, e.g. those a choice
-between candidates was made on.
+between candidates was made on. ``--also A2 B2`` pools the same two methods' runs on
+another image set (repeatable): its images join the pairs of their step, told apart from
+same-named images of the first set, so two independent test sets answer together with
+twice the images.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ def read_scores(path: str | Path) -> dict[tuple[int, str, str], int]:
         raise FileNotFoundError(f"{p}: scores.csv not found (run evaluation/run_all_steps.sh first)")
     with open(p, newline="") as fh:
         return {(int(r["step"]), r["font"], r["file"]): int(r["score"]) for r in csv.DictReader(fh)}
+
+
+def pooled(runs: list[dict]) -> dict:
+    """Several runs' scores (each from :func:`read_scores`, one per image set) in one dict:
+    file names get their set's index, so same-named images of different sets stay apart."""
+    if len(runs) == 1:
+        return runs[0]
+    return {(s, font, f"{i}:{name}"): v for i, run in enumerate(runs) for (s, font, name), v in run.items()}
 
 
 def paired_ci(diff: np.ndarray, boot: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -79,9 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GLOB",
         help="leave out images whose file name matches (repeatable), e.g. '*_sample_000[1-6].png'",
     )
+    p.add_argument(
+        "--also",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A2", "B2"),
+        help="pool the same methods' runs on another image set (repeatable)",
+    )
     args = p.parse_args(argv)
     try:
-        a, b = read_scores(args.a), read_scores(args.b)
+        a = pooled([read_scores(x) for x in [args.a, *(pair[0] for pair in args.also)]])
+        b = pooled([read_scores(x) for x in [args.b, *(pair[1] for pair in args.also)]])
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.a} and {args.b} have no scored image in common", file=sys.stderr)
         return 2
     excluded = f" (excluding {', '.join(args.exclude)})" if args.exclude else ""
-    print(f"A = {args.a}, B = {args.b}{excluded}\n")
+    also = "".join(f"; pooled with A = {x}, B = {y}" for x, y in args.also)
+    print(f"A = {args.a}, B = {args.b}{also}{excluded}\n")
     print("| step | images | A | B | B - A | 95% CI |")
     print("|---:|---:|---:|---:|---:|---|")
     for r in [*rows, overall(a, b, args.boot)]:

@@ -188,6 +188,13 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     assert compare.main([str(a_dir), str(b_csv), "--exclude", "1*.png"]) == 0
     out = capsys.readouterr().out
     assert "| 4 | 29 |" in out and "excluding 1*.png" in out
+    # pooling a second image set with the same file names: its pairs join their step
+    a2_csv = _scores_csv(tmp_path / "a2.csv", {k: v for k, v in base.items() if k[0] == 4})
+    b2_csv = _scores_csv(tmp_path / "b2.csv", {k: v + 1 for k, v in base.items() if k[0] == 4})
+    assert compare.main([str(a_dir), str(b_csv), "--also", str(a2_csv), str(b2_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 | 80 |" in out and "+3.0 *" in out and "| 5 | 40 |" in out and "| all | 120 |" in out
+    assert "pooled with A = " in out
 
 
 def test_radius_scan_table(tiny_dataset, tmp_path, capsys):
