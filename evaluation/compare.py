@@ -99,16 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         help="pool the same methods' runs on another image set (repeatable)",
     )
     args = p.parse_args(argv)
+    keep = lambda k: not any(fnmatch.fnmatch(k[2], g) for g in args.exclude)  # noqa: E731
     try:
-        a = pooled([read_scores(x) for x in [args.a, *(pair[0] for pair in args.also)]])
-        b = pooled([read_scores(x) for x in [args.b, *(pair[1] for pair in args.also)]])
+        # --exclude matches the file names themselves, before pooling renames them
+        runs_a = [read_scores(x) for x in [args.a, *(pair[0] for pair in args.also)]]
+        runs_b = [read_scores(x) for x in [args.b, *(pair[1] for pair in args.also)]]
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.exclude:
-        keep = lambda k: not any(fnmatch.fnmatch(k[2], g) for g in args.exclude)  # noqa: E731
-        a = {k: v for k, v in a.items() if keep(k)}
-        b = {k: v for k, v in b.items() if keep(k)}
+    a = pooled([{k: v for k, v in run.items() if keep(k)} for run in runs_a])
+    b = pooled([{k: v for k, v in run.items() if keep(k)} for run in runs_b])
     rows = compare(a, b, args.boot)
     if not rows:
         print(f"error: {args.a} and {args.b} have no scored image in common", file=sys.stderr)

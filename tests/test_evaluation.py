@@ -195,6 +195,9 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 4 | 80 |" in out and "+3.0 *" in out and "| 5 | 40 |" in out and "| all | 120 |" in out
     assert "pooled with A = " in out
+    # --exclude matches the file names of every pooled set: 1*.png leaves 29 + 29 at step 4
+    assert compare.main([str(a_dir), str(b_csv), "--also", str(a2_csv), str(b2_csv), "--exclude", "1*.png"]) == 0
+    assert "| 4 | 58 |" in capsys.readouterr().out
 
 
 def test_radius_scan_table(tiny_dataset, tmp_path, capsys):
