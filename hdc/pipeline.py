@@ -52,10 +52,12 @@ def normalized_small(image: np.ndarray, factor: int) -> np.ndarray:
     return background.normalize(features.downscale(image, factor))[0]
 
 
-def upsample(small: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
-    """Bilinear upsampling of a working-scale result to the full ``shape`` (edge-padded)."""
+def upsample(small: np.ndarray, shape: tuple[int, int], factor: int, order: int = 1) -> np.ndarray:
+    """Upsampling of a working-scale result to the full ``shape`` (edge-padded); bilinear,
+    as the pipeline uses it, unless ``order`` (spline order of ``skimage.transform.resize``)
+    says otherwise."""
     h, w = small.shape
-    big = resize(small, (h * factor, w * factor), order=1, mode="edge", anti_aliasing=False)
+    big = resize(small, (h * factor, w * factor), order=order, mode="edge", anti_aliasing=False)
     big = big[: shape[0], : shape[1]]
     pad = ((0, shape[0] - big.shape[0]), (0, shape[1] - big.shape[1]))
     return np.pad(big, pad, mode="edge").astype(np.float32)

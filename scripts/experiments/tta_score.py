@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from skimage.transform import resize
 
 from evaluation.ocr_score import score_array, true_lines
 from hdc import pipeline
@@ -47,11 +46,8 @@ def upsampled(small: np.ndarray, offset: tuple[int, int] = (0, 0), order: int = 
     """Text block kept, upsampled to the full frame; a phase's output shifted back by ``offset``."""
     dy, dx = offset
     small = pipeline.keep_text_block(small, FACTOR, ink_level=0.5 ** (1.0 / GAMMA))
-    h, w = SHAPE[0] - dy, SHAPE[1] - dx
-    big = resize(
-        small, (small.shape[0] * FACTOR, small.shape[1] * FACTOR), order=order, mode="edge", anti_aliasing=False
-    )[:h, :w]
-    return np.pad(big, ((dy, SHAPE[0] - big.shape[0] - dy), (dx, SHAPE[1] - big.shape[1] - dx)), mode="edge")
+    big = pipeline.upsample(small, (SHAPE[0] - dy, SHAPE[1] - dx), FACTOR, order)
+    return np.pad(big, ((dy, 0), (dx, 0)), mode="edge")
 
 
 def rendered(big: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
