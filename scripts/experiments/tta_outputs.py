@@ -14,7 +14,10 @@ Modes (keys in the npz):
 * ``--field-oracle SEED``: also ``field``, the output when the physics channel follows the
   generated camera's true PSF drift across the field (known only for generated data:
   ``hdc.synth.step_camera(step, SEED)``), a linear blend of Wiener deconvolutions at the
-  two ends of the drift, as the forward model blends its blurs.
+  two ends of the drift, as the forward model blends its blurs;
+* ``--step-offsets D1,D2,...`` (session 14): also the outputs when the network's step input
+  is the given step plus each offset (the physics channel unchanged), ``s<offset>``
+  (e.g. ``s+0.5``, ``s-1``).
 
     PYTHONPATH=. python scripts/experiments/tta_outputs.py data/dev results_dev_new 8-14 /tmp/tta/dev --phases
 """
@@ -53,6 +56,16 @@ def drifting_physics(drift: tuple[float, float]):
     return physics
 
 
+def restore_with_step_offset(d: pipeline.Deblurrer, norm: np.ndarray, step: int, offset: float) -> np.ndarray:
+    """``d.restore_small`` with the network's step input shifted by ``offset``."""
+    predict = d.model.predict_on_batch
+    d.model.predict_on_batch = lambda inputs: predict([inputs[0], np.asarray(inputs[1]) + offset])
+    try:
+        return d.restore_small(norm, step)
+    finally:
+        del d.model.predict_on_batch
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path)
@@ -62,6 +75,7 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--phases", action="store_true")
     p.add_argument("--field-oracle", type=int, default=None, metavar="SEED")
+    p.add_argument("--step-offsets", default="", metavar="D1,D2,...")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     d = pipeline.load_deblurrer(weights=a.weights)
@@ -91,6 +105,8 @@ def main() -> None:
                 arrs["field"] = d.restore_small(pipeline.normalized_small(image, 7), s)
             finally:
                 features.physics_channels = _uniform_physics
+        for off in [float(x) for x in a.step_offsets.split(",") if x]:
+            arrs[f"s{off:+g}"] = restore_with_step_offset(d, pipeline.normalized_small(image, 7), s, off)
         np.savez(target, step=s, **{k: v.astype(np.float16) for k, v in arrs.items()})
 
 
