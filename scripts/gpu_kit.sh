@@ -28,14 +28,16 @@ for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manyl
 done
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$PY_VERSION" \
     --implementation cp "${platforms[@]}" -d .gpu/whl "${pins[@]}"
-# the generator's two font files (hdc.synth.FONT_FILES), wherever fontconfig has them
-for font in LiberationSerif-Regular.ttf DejaVuSans.ttf; do
-    path=$(fc-list --format '%{file}\n' | grep -m1 "/$font\$" || true)
-    if [ -z "$path" ]; then
-        echo "font $font not found: install fonts-liberation fonts-dejavu-core" >&2
-        exit 1
-    fi
-    cp "$path" .gpu/fonts/
-done
+# the generator's font files, as it finds them here (hdc.synth.find_font: same file names
+# there, so it finds them in ~/.fonts, where gpu_train.sh copies them)
+python3 -c "
+import shutil, sys
+from hdc.synth import FONT_FILES, FontNotFoundError, find_font
+try:
+    for font in FONT_FILES:
+        shutil.copy(find_font(font), '.gpu/fonts/')
+except FontNotFoundError as exc:
+    sys.exit(str(exc))
+"
 ls -l .gpu/whl .gpu/fonts
 du -sh .gpu

@@ -91,10 +91,11 @@ def main() -> None:
             continue
         image = pipeline.check_input(tif)
         d.radius_scales[s] = scale
-        arrs = {"t00": d.restore_small(pipeline.normalized_small(image, 7), s)}
+        base = pipeline.normalized_small(image, 7)
+        arrs = {"t00": d.restore_small(base, s)}
         if a.phases:
             for dy, dx in PHASES:
-                norm = pipeline.normalized_small(image[dy:, dx:], 7)
+                norm = pipeline.normalized_small(image[dy:, dx:], 7) if (dy, dx) != (0, 0) else base
                 if (dy, dx) != (0, 0):
                     arrs[f"t{dy}{dx}"] = d.restore_small(norm, s, tta=True)
                 arrs[f"n{dy}{dx}"] = d.restore_small(norm, s, tta=False)
@@ -102,11 +103,11 @@ def main() -> None:
             cam = step_camera(s, a.field_oracle).cam02
             features.physics_channels = drifting_physics((cam.field_variation, cam.field_angle))
             try:
-                arrs["field"] = d.restore_small(pipeline.normalized_small(image, 7), s)
+                arrs["field"] = d.restore_small(base, s)
             finally:
                 features.physics_channels = _uniform_physics
         for off in [float(x) for x in a.step_offsets.split(",") if x]:
-            arrs[f"s{off:+g}"] = restore_with_step_offset(d, pipeline.normalized_small(image, 7), s, off)
+            arrs[f"s{off:+g}"] = restore_with_step_offset(d, base, s, off)
         np.savez(target, step=s, **{k: v.astype(np.float16) for k, v in arrs.items()})
 
 
