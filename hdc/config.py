@@ -39,6 +39,17 @@ class ModelConfig:
     has its own shared convolution. ``(1,)`` is the reference; ``(1, 3)`` alternates a
     dense and a 3-dilated 5x5 convolution, a multi-scale context aggregation in the sense
     of Yu & Koltun (ICLR 2016) that widens the receptive field at no extra cost per pixel."""
+    arch: str = "refine"
+    """``refine``: the reference's iterative refinement network (valid padding);
+    ``unet``: an encoder-decoder with skip connections (same padding, :mod:`hdc.model`)."""
+    depth: int = 4
+    """U-Net: number of 2x down-samplings (levels below full resolution)."""
+    base: int = 16
+    """U-Net: channels at full resolution, doubled per level."""
+    norm: str = "none"
+    """U-Net: ``none`` or ``group`` (GroupNormalization after each convolution)."""
+    context_px: int = 0
+    """U-Net: tiling margin in working pixels (0: :data:`UNET_CONTEXT`)."""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -46,8 +57,50 @@ class ModelConfig:
         return 1 + len(self.median_widths) + self.n_physics
 
     @property
+    def same_padding(self) -> bool:
+        """Whether the output has the input's size (the U-Net) instead of losing a margin."""
+        return self.arch == "unet"
+
+    @property
+    def multiple(self) -> int:
+        """Input sizes must be multiples of this (the U-Net's down-samplings)."""
+        return 2**self.depth if self.arch == "unet" else 1
+
+    @property
+    def receptive_field(self) -> int:
+        """Side of the input window one output pixel can see (working pixels).
+
+        U-Net: two 3x3 convolutions per level on the way down and up, 2x2 pooling and
+        2x2 transposed convolutions; each layer at level l widens it by (k - 1) * 2^l.
+        """
+        if self.arch != "unet":
+            return 2 * self.margin + 1
+        rf = 1
+        for level in range(self.depth):
+            j = 2**level
+            rf += 2 * 2 * j  # two 3x3 convolutions going down
+            rf += 1 * j  # 2x2 max-pooling
+            rf += 2 * 2 * j  # two 3x3 convolutions going up
+            rf += 1 * j  # 2x2 transposed convolution
+        rf += 2 * 2 * 2**self.depth  # bottleneck
+        return rf
+
+    @property
+    def context(self) -> int:
+        """Tiling margin: pixels of input context kept around each output tile. The
+        refinement network's exact margin; for the U-Net, whose receptive field spans the
+        whole working image, the effective field (``context_px``, tested: tiled equals
+        whole-image inference within one grey level)."""
+        if self.arch != "unet":
+            return self.margin
+        c = self.context_px or UNET_CONTEXT
+        return -(-c // self.multiple) * self.multiple  # on the down-sampling grid
+
+    @property
     def margin(self) -> int:
-        """Pixels lost on each side by the valid convolutions."""
+        """Pixels lost on each side by the valid convolutions (0 for the U-Net)."""
+        if self.arch == "unet":
+            return 0
         c = (self.shared_width - 1) // 2
         return (self.n_pre + 1) + sum(c * self.dilation(i) for i in range(self.n_refinements))
 
@@ -72,6 +125,11 @@ class ModelConfig:
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw)
+
+
+UNET_CONTEXT: int = 64
+"""Default U-Net tiling margin (working pixels): 3.4x the step-19 blur radius at 1:7; with
+it, tiled inference equals whole-image inference to within one grey level (tests)."""
 
 
 CONFIGS: dict[str, ModelConfig] = {
@@ -116,6 +174,18 @@ CONFIGS["dilated16_s5"] = replace(CONFIGS["dilated16"], name="dilated16_s5", fac
 CONFIGS["grown16"] = replace(
     CONFIGS["physics16_rank8"], name="grown16", n_refinements=16, dilations=(1,) * 12 + (3,) * 4, crop=208
 )
+
+# U-Nets (same padding): 4 levels below full resolution, base 16 or 32 channels; the same
+# six input channels as physics16_rank8 (image, four rank medians, Wiener physics channel).
+# Receptive field 215 working pixels (1,505 full-resolution, 11x the step-19 blur radius);
+# every pixel of a 160-pixel crop is a loss pixel.
+CONFIGS["unet16"] = replace(CONFIGS["physics16_rank8"], name="unet16", arch="unet", depth=4, base=16, crop=160)
+CONFIGS["unet24"] = replace(CONFIGS["unet16"], name="unet24", base=24)
+CONFIGS["unet32"] = replace(CONFIGS["unet16"], name="unet32", base=32)
+CONFIGS["unet16_d5"] = replace(CONFIGS["unet16"], name="unet16_d5", depth=5)
+
+ARCHS: tuple[str, ...] = ("refine", "unet")
+NORMS: tuple[str, ...] = ("none", "group")
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")

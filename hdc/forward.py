@@ -83,17 +83,40 @@ class Aperture:
     ellipticity: float = 0.0
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> Aperture:
-        """A realistic random aperture (domain randomization for training and tests)."""
-        blades = int(rng.choice([0, 5, 6, 7, 8, 9]))
+    def random(cls, rng: np.random.Generator, family: str = "classic") -> Aperture:
+        """A realistic random aperture of ``family`` (one of :data:`APERTURE_FAMILIES`).
+
+        ``classic``: 0 (round) or 5-9 blades, rim -0.1..0.5, radius within +-12% (the
+        data sets made so far); ``wide`` (the randomized training stream): also 10
+        blades, a darker or brighter rim (-0.25..0.6), a wider spread of radii and
+        softness; ``leaveout``: cameras training never draws (4 or 11 blades, rims
+        beyond the wide range, softer edges), for the leave-out test set.
+        """
+        if family == "classic":
+            blades = int(rng.choice([0, 5, 6, 7, 8, 9]))
+            rim, sd, soft, ell = (-0.1, 0.5), 0.05, (0.0, 0.08), (0.0, 0.06)
+        elif family == "wide":
+            blades = int(rng.choice([0, 5, 6, 7, 8, 9, 10]))
+            rim, sd, soft, ell = (-0.25, 0.6), 0.06, (0.0, 0.10), (0.0, 0.08)
+        elif family == "leaveout":
+            blades = int(rng.choice([4, 11]))
+            rim = (-0.4, -0.25) if rng.random() < 0.5 else (0.6, 0.8)
+            sd, soft, ell = 0.06, (0.10, 0.15), (0.0, 0.08)
+        else:
+            raise ValueError(f"unknown aperture family {family!r}; expected one of {', '.join(APERTURE_FAMILIES)}")
         return cls(
             blades=blades,
             rotation=float(rng.uniform(0, 2 * np.pi)),
-            rim=float(rng.uniform(-0.1, 0.5)),
-            radius_scale=float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)),
-            softness=float(rng.uniform(0.0, 0.08)),
-            ellipticity=float(rng.uniform(0.0, 0.06)),
+            rim=float(rng.uniform(*rim)),
+            radius_scale=float(np.clip(rng.normal(1.0, sd), 1 - 2.4 * sd, 1 + 2.4 * sd)),
+            softness=float(rng.uniform(*soft)),
+            ellipticity=float(rng.uniform(*ell)),
         )
+
+
+APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "leaveout")
+NOISE_FACTORS: dict[str, tuple[float, float]] = {"classic": (0.75, 1.3), "wide": (0.6, 1.6), "leaveout": (0.6, 1.8)}
+"""Range of the CAM02 noise level relative to :data:`NOISE_SIGMA_CAM02`, per aperture family."""
 
 
 def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int = 5) -> np.ndarray:
@@ -300,21 +323,23 @@ class ForwardModel:
         return cls(step=step, scale=scale, noise_sigma=0.0)
 
     @classmethod
-    def random(cls, step: int, rng: np.random.Generator, scale: float = 1.0) -> ForwardModel:
+    def random(cls, step: int, rng: np.random.Generator, scale: float = 1.0, family: str = "classic") -> ForwardModel:
         """A realistic randomized camera for ``step`` (domain randomization).
 
         With an active calibration (:mod:`hdc.calibration`) the camera is drawn around the
         measured values of the step: its radius (through :func:`nominal_radius`), lens
         distortion, vignetting shape and noise level, each with a small spread, so training
         still sees variation but centred on the real cameras. The same random numbers are
-        drawn either way (calibrated and built-in streams stay in step).
+        drawn either way (calibrated and built-in streams stay in step). ``family`` is the
+        aperture and noise family (:meth:`Aperture.random`).
         """
-        aperture = Aperture.random(rng)
+        aperture = Aperture.random(rng, family)
         field_variation = float(rng.uniform(0.0, 0.10))
         field_angle = float(rng.uniform(0, 2 * np.pi))
         distortion = Distortion.random(rng)
         vignetting = Vignetting.random(rng)
-        noise_factor = float(rng.uniform(0.75, 1.3))
+        lo, hi = NOISE_FACTORS[family]
+        noise_factor = float(rng.uniform(lo, hi))
         cal = calibration.active()
         measured = cal.steps.get(step) if cal is not None else None
         noise_sigma = NOISE_SIGMA_CAM02 * noise_factor
@@ -333,7 +358,7 @@ class ForwardModel:
                     center=(float(v["center"][0]), float(v["center"][1])),
                 )
             if measured.noise_sigma is not None:
-                noise_sigma = measured.noise_sigma * (0.9 + 0.2 * (noise_factor - 0.75) / 0.55)
+                noise_sigma = measured.noise_sigma * (0.9 + 0.2 * (noise_factor - lo) / (hi - lo))
         return cls(
             step=step,
             scale=scale,

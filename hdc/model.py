@@ -1,4 +1,5 @@
-"""The step-conditioned iterative-refinement network (reference: Niko Nyrhilä's HDC2021 blog).
+"""The networks: the step-conditioned iterative-refinement network (reference: Niko
+Nyrhilä's HDC2021 blog) and a step-conditioned U-Net (``arch="unet"`` configs, below).
 
 Three stages, all valid-padding convolutions:
 
@@ -98,7 +99,10 @@ def build_model(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return _build(CONFIGS[config] if isinstance(config, str) else config, input_size, phase_dilation)
+        cfg = CONFIGS[config] if isinstance(config, str) else config
+        if cfg.arch == "unet":
+            return _build_unet(cfg, input_size)
+        return _build(cfg, input_size, phase_dilation)
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -136,6 +140,57 @@ def _build(cfg: ModelConfig, input_size: int | None, phase_dilation: bool) -> ke
         layers.Conv2D(int((sub * dim) ** 0.5), 1, activation="elu", name="post_conv0")(x)
     )
     x = layers.BatchNormalization(name="post_bn1")(layers.Conv2D(8, 1, activation="elu", name="post_conv1")(x))
+    out = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="output")(x)
+    return keras.Model([im, step_in], out, name=cfg.name)
+
+
+# ----------------------------------------------------------------------------- U-Net
+
+
+def _film(x: keras.KerasTensor, step: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:
+    """Feature-wise linear modulation by the step (Perez et al., AAAI 2018):
+    ``x * (1 + gamma(step)) + beta(step)``, both Dense layers starting at zero, so an
+    untrained network is step-independent and the step learns to bend it."""
+    zeros = keras.initializers.Zeros()
+    gamma = layers.Dense(units, kernel_initializer=zeros, name=name + "_gamma")(step)
+    beta = layers.Dense(units, kernel_initializer=zeros, name=name + "_beta")(step)
+    return x * (1.0 + ops.reshape(gamma, (-1, 1, 1, units))) + ops.reshape(beta, (-1, 1, 1, units))
+
+
+def _block(x: keras.KerasTensor, step: keras.KerasTensor, ch: int, norm: str, name: str) -> keras.KerasTensor:
+    """Two 3x3 convolutions (ReLU, optional GroupNormalization), then FiLM by the step."""
+    for i in range(2):
+        x = layers.Conv2D(ch, 3, padding="same", kernel_initializer="he_normal", name=f"{name}_conv{i}")(x)
+        if norm == "group":
+            x = layers.GroupNormalization(groups=min(8, ch), name=f"{name}_gn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return _film(x, step, ch, name + "_film")
+
+
+def _build_unet(cfg: ModelConfig, input_size: int | None) -> keras.Model:
+    """Encoder-decoder with skip connections (Ronneberger et al., MICCAI 2015), same padding.
+
+    ``cfg.depth`` 2x max-poolings, channels ``cfg.base * 2**level``; each level's block
+    is modulated by the step (FiLM); 2x2 transposed convolutions up, concatenated with the
+    encoder's features of the level; a 1x1 sigmoid output (1 = white) of the input's
+    size. Input sides must be multiples of ``2**depth`` (:attr:`ModelConfig.multiple`).
+    """
+    if cfg.norm not in ("none", "group"):
+        raise ValueError(f"unknown norm {cfg.norm!r}; expected none or group")
+    im = keras.Input((input_size, input_size, cfg.in_channels), name="image")
+    step_in = keras.Input((1,), name="step")
+    step = step_in * cfg.step_scale if cfg.step_scale != 1.0 else step_in
+    x, skips = im, []
+    for level in range(cfg.depth):
+        x = _block(x, step, cfg.base * 2**level, cfg.norm, f"enc{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = _block(x, step, cfg.base * 2**cfg.depth, cfg.norm, "mid")
+    for level in reversed(range(cfg.depth)):
+        ch = cfg.base * 2**level
+        x = layers.Conv2DTranspose(ch, 2, strides=2, name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _block(x, step, ch, cfg.norm, f"dec{level}")
     out = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="output")(x)
     return keras.Model([im, step_in], out, name=cfg.name)
 

@@ -34,7 +34,7 @@ from skimage.transform import resize
 from hdc import background, features, io, radius
 from hdc.forward import disk_psf, nominal_radius
 from hdc.keras_import import import_keras
-from hdc.tiling import pad_features, run_tiled
+from hdc.tiling import pad_features, pad_to_multiple, run_tiled
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "physics16_rank8"
@@ -289,12 +289,23 @@ class Deblurrer:
         flips = TTA_FLIPS if (self.tta if tta is None else tta) else ((),)
         views = [np.ascontiguousarray(np.flip(feats, axes)) for axes in flips]
         h, w = feats.shape[:2]
-        if self.tile <= 0 or max(h, w) + 2 * cfg.margin <= self.tile:
+        m = cfg.context
+        if self.tile <= 0 or max(h, w) + 2 * m <= self.tile:
             # whole padded images in one call (all flips in one batch): no overlap wasted
-            outs = predict(np.stack([pad_features(v, cfg.margin) for v in views]))[..., 0]
+            batch = pad_to_multiple(np.stack([pad_features(v, m) for v in views]), cfg.multiple)
+            outs = predict(batch)[..., 0]
+            if cfg.same_padding:  # the output has the padded input's size: keep the image
+                outs = outs[:, m : m + h, m : m + w]
         else:
-            tile = max(self.tile, 2 * cfg.margin + 8)
-            outs = [run_tiled(predict, v, cfg.margin, tile, self.batch_size) for v in views]
+            mult = cfg.multiple
+            tile = -(-max(self.tile, 2 * m + 8) // mult) * mult
+            if cfg.same_padding:  # a same-padding network used like a valid one with margin m
+                same = predict
+
+                def predict(batch: np.ndarray) -> np.ndarray:
+                    return same(batch)[:, m : batch.shape[1] - m, m : batch.shape[2] - m]
+
+            outs = [run_tiled(predict, v, m, tile, self.batch_size, align=mult) for v in views]
         restored = [np.flip(o, axes) for o, axes in zip(outs, flips)]
         return np.mean(restored, axis=0).astype(np.float32).reshape(h, w)
 

@@ -20,6 +20,7 @@ without touching the disk, for streaming training data.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import string
 import sys
@@ -33,8 +34,20 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from hdc import calibration, io
-from hdc.forward import NOISE_SIGMA_CAM01, Distortion, ForwardModel, Vignetting
+from hdc import calibration, io, pictures
+from hdc.forward import APERTURE_FAMILIES, NOISE_SIGMA_CAM01, Distortion, ForwardModel, Vignetting
+from hdc.render import (
+    RENDER_SETTINGS,
+    RENDERS,
+    FontNotFoundError,
+    RenderParams,
+    RenderRanges,
+    display_shape,
+    display_to_camera,
+    face_path,
+    reflectance,
+    render_text,
+)
 
 DISPLAY_FACTOR: int = 4
 """Photo pixels per display pixel along each axis (display grid 590 x 365)."""
@@ -58,10 +71,6 @@ BACKGROUND_LEVEL = (0.80, 0.88)
 """CAM01 background (white e-ink) as a fraction of full scale."""
 INK_LEVEL = (0.06, 0.14)
 """E-ink black as a fraction of full scale."""
-
-
-class FontNotFoundError(FileNotFoundError):
-    """A font needed by the generator is not installed."""
 
 
 def _font_dirs() -> list[Path]:
@@ -182,14 +191,115 @@ class StepCamera:
     cam01: Vignetting
 
 
-def step_camera(step: int, seed: int, randomize: bool = True) -> StepCamera:
-    """The (deterministic) cameras of ``step`` for a dataset seed."""
+def step_camera(step: int, seed: int, randomize: bool = True, aperture: str = "classic") -> StepCamera:
+    """The (deterministic) cameras of ``step`` for a dataset seed, CAM02's drawn from the
+    ``aperture`` family (:data:`hdc.forward.APERTURE_FAMILIES`)."""
     rng = np.random.default_rng([seed, step, 7919])
-    cam02 = ForwardModel.random(step, rng) if randomize else ForwardModel.nominal(step)
+    cam02 = ForwardModel.random(step, rng, family=aperture) if randomize else ForwardModel.nominal(step)
     return StepCamera(cam02=cam02, cam01=cam01_camera(rng))
 
 
 # ----------------------------------------------------------------------------- streaming
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One generated training frame at a working scale (see :func:`training_frame`)."""
+
+    sharp: np.ndarray
+    blurred: np.ndarray
+    lines: list[str]
+    kind: str
+    """"text", "picture" (no text) or "mixed" (text and a picture)."""
+    params: RenderParams | None
+    """The rendering drawn for the frame (None: the classic fixed renderer)."""
+
+
+FRAME_KINDS: tuple[str, ...] = ("text", "picture", "mixed")
+MIXED_SHARE: float = 1 / 3
+"""Of the non-text frames, the share that shows a picture and a text block together."""
+
+
+def display_scene(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    factor: float,
+    font: str,
+    lines: list[str],
+    render: RenderRanges,
+    kind: str = "text",
+) -> tuple[np.ndarray, RenderParams]:
+    """Scene reflectance on the camera grid of full-resolution ``shape`` at 1:``factor``,
+    rendered with parameters drawn from ``render``: the text ``lines`` in family ``font``,
+    a picture (:mod:`hdc.pictures`) or both (``kind``)."""
+    params = render.sample(font, rng)
+    disp = display_shape(params.pitch, shape)
+    if kind == "text":
+        dark = render_text(lines, params, shape)
+    elif kind == "picture":
+        dark = pictures.picture_darkness(rng, disp)
+    elif kind == "mixed":
+        dark = np.maximum(render_text(lines, params, shape), pictures.picture_darkness(rng, disp, region=(0.3, 0.5)))
+    else:
+        raise ValueError(f"unknown frame kind {kind!r}; expected one of {', '.join(FRAME_KINDS)}")
+    scene = reflectance(display_to_camera(dark, params.pitch, shape, factor), params)
+    if params.rotation:
+        scene = ndi.rotate(scene, params.rotation, reshape=False, order=1, mode="nearest").astype(np.float32)
+    return scene, params
+
+
+def training_frame(
+    step: int,
+    rng: np.random.Generator,
+    scale: float = 1 / 7,
+    font: str | None = None,
+    digits: bool = False,
+    symbols: bool = False,
+    model: ForwardModel | None = None,
+    aligned: bool = True,
+    rotation: float = 0.0,
+    render: RenderRanges | None = None,
+    picture_share: float = 0.0,
+    aperture: str = "classic",
+) -> Frame:
+    """One (CAM01, CAM02) frame rendered directly at a working scale.
+
+    Each call draws a fresh random camera for ``step`` unless ``model`` is given, so a
+    training stream sees many aperture shapes, drifts, distortions and noise levels. With
+    ``aligned`` the CAM01 image is formed from the same distorted scene as CAM02 (a
+    perfectly registered target, as after :func:`hdc.targets.estimate_distortion`).
+    ``rotation`` (degrees) turns the display in front of both cameras (augmentation).
+    ``render`` None is the classic fixed renderer (text only); otherwise the display's
+    rendering is drawn from those ranges, and with probability ``picture_share`` the
+    display shows a picture (a third of them with text beside it) instead of text.
+    ``aperture`` is the family of the camera drawn when ``model`` is None.
+    Returns float32 images of shape ``int(IMAGE_SHAPE * scale)``.
+    """
+    font = font or str(rng.choice(list(io.FONTS)))
+    lines = random_text(rng, digits=digits, symbols=symbols)
+    shape = (int(io.IMAGE_SHAPE[0] * scale), int(io.IMAGE_SHAPE[1] * scale))
+    params = None
+    kind = "text"
+    if render is None:
+        if picture_share:
+            raise ValueError("pictures need a randomized rendering (render=...)")
+        ink = render_display(lines, font, rng)
+        scene = _reflectance(resize_to(ink, shape), rng)
+    else:
+        if rng.random() < picture_share:
+            kind = "mixed" if rng.random() < MIXED_SHARE else "picture"
+        scene, params = display_scene(rng, io.IMAGE_SHAPE, 1.0 / scale, font, lines, render, kind)
+        scene = scene[: shape[0], : shape[1]]
+        if kind == "picture":
+            lines = []
+    if rotation:
+        scene = ndi.rotate(scene, rotation, reshape=False, order=1, mode="nearest").astype(np.float32)
+    cam = model.at_scale(scale) if model is not None else ForwardModel.random(step, rng, scale, aperture)
+    bg = float(np.median(scene)) if params is None else params.paper
+    warped = cam.distortion.apply(scene, scale)
+    sharp = cam01_image(warped if aligned else scene, cam01_camera(rng), rng, scale)
+    blurred = replace(cam, distortion=Distortion())(warped, rng, background=bg)
+    return Frame(sharp, blurred, lines, kind, params)
 
 
 def training_pair(
@@ -202,29 +312,11 @@ def training_pair(
     model: ForwardModel | None = None,
     aligned: bool = True,
     rotation: float = 0.0,
+    render: RenderRanges | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One (CAM01, CAM02, text) triple rendered directly at a working scale.
-
-    Each call draws a fresh random camera for ``step`` unless ``model`` is given, so a
-    training stream sees many aperture shapes, drifts, distortions and noise levels. With
-    ``aligned`` the CAM01 image is formed from the same distorted scene as CAM02 (a
-    perfectly registered target, as after :func:`hdc.targets.estimate_distortion`).
-    ``rotation`` (degrees) turns the display in front of both cameras (augmentation).
-    Returns float32 images of shape ``int(IMAGE_SHAPE * scale)``.
-    """
-    font = font or str(rng.choice(list(io.FONTS)))
-    lines = random_text(rng, digits=digits, symbols=symbols)
-    ink = render_display(lines, font, rng)
-    shape = (int(io.IMAGE_SHAPE[0] * scale), int(io.IMAGE_SHAPE[1] * scale))
-    scene = _reflectance(resize_to(ink, shape), rng)
-    if rotation:
-        scene = ndi.rotate(scene, rotation, reshape=False, order=1, mode="nearest").astype(np.float32)
-    cam = model.at_scale(scale) if model is not None else ForwardModel.random(step, rng, scale)
-    bg = float(np.median(scene))
-    warped = cam.distortion.apply(scene, scale)
-    sharp = cam01_image(warped if aligned else scene, cam01_camera(rng), rng, scale)
-    blurred = replace(cam, distortion=Distortion())(warped, rng, background=bg)
-    return sharp, blurred, lines
+    """(CAM01, CAM02, text) of a text frame: :func:`training_frame` without pictures."""
+    f = training_frame(step, rng, scale, font, digits, symbols, model, aligned, rotation, render)
+    return f.sharp, f.blurred, f.lines
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -284,8 +376,13 @@ def write_sample(
     seed: int,
     digits: bool = False,
     symbols: bool = False,
+    render: RenderRanges | None = None,
 ) -> bool:
-    """Write one CAM01/CAM02 pair and both text copies; False if it was already complete."""
+    """Write one CAM01/CAM02 pair and both text copies; False if it was already complete.
+
+    ``render`` None is the classic fixed renderer; otherwise the frame's rendering is
+    drawn from those ranges and recorded in ``root/render_params/<name>.json``.
+    """
     name = io.sample_name(step, font, index)
     cam1 = io.step_dir(root, step, font, "CAM01")
     cam2 = io.step_dir(root, step, font, "CAM02")
@@ -294,13 +391,24 @@ def write_sample(
         return False
     rng = np.random.default_rng([seed, step, list(io.FONTS).index(font), index])
     lines = random_text(rng, digits=digits, symbols=symbols)
-    ink = upsample_display(render_display(lines, font, rng))
-    scene = _reflectance(ink, rng)
+    if render is None:
+        scene = _reflectance(upsample_display(render_display(lines, font, rng)), rng)
+        background = float(scene[0, 0])
+    else:
+        scene, params = display_scene(rng, io.IMAGE_SHAPE, 1.0, font, lines, render)
+        background = params.paper
+        record = root / RENDER_PARAMS_DIR / f"{name}.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(params.to_json()) + "\n")
     io.write_tiff(targets[0], cam01_image(scene, cam.cam01, rng))
-    io.write_tiff(targets[1], cam.cam02(scene, rng, background=float(scene[0, 0])))
+    io.write_tiff(targets[1], cam.cam02(scene, rng, background=background))
     io.write_text(targets[2], lines)
     io.write_text(targets[3], lines)
     return True
+
+
+RENDER_PARAMS_DIR = "render_params"
+"""Folder (under a generated dataset's root) recording each frame's drawn rendering."""
 
 
 def parse_steps(text: str) -> list[int]:
@@ -335,21 +443,32 @@ def generate(
     calibration: bool = True,
     randomize: bool = True,
     progress: bool = True,
+    render: RenderRanges | None = None,
+    aperture: str = "classic",
 ) -> dict[str, int]:
-    """Generate a dataset; returns counts of written and skipped samples."""
+    """Generate a dataset; returns counts of written and skipped samples.
+
+    ``render`` None (default) is the classic fixed renderer and ``aperture`` "classic" the
+    classic cameras: the data sets made before the randomized renderer, reproduced byte
+    for byte. The CLI defaults to the randomized rendering and the wide cameras.
+    """
     root = Path(root)
     fonts = fonts or list(io.FONTS)
     for font in fonts:
-        find_font(font)  # fail early with a clear message
+        if render is None:
+            find_font(font)  # fail early with a clear message
+        else:
+            for face in render.faces(font):
+                face_path(face)
     tasks = [(s, f, i) for s in steps for f in fonts for i in range(1, per_font + 1)]
     written = skipped = calib = 0
     cams: dict[int, StepCamera] = {}
     t0 = time.perf_counter()
     for step, font, index in tqdm(tasks, desc="generate", unit="pair", disable=not progress):
-        cam = cams.setdefault(step, step_camera(step, seed, randomize))
+        cam = cams.setdefault(step, step_camera(step, seed, randomize, aperture))
         if index == 1 and calibration:
             calib += write_calibration(root, step, cam, seed, font)
-        if write_sample(root, step, font, index, cam, seed, digits, symbols):
+        if write_sample(root, step, font, index, cam, seed, digits, symbols, render):
             written += 1
         else:
             skipped += 1
@@ -372,6 +491,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--calibration", help="calibration JSON (python -m hdc.calibrate): cameras drawn around the measured values"
     )
+    p.add_argument(
+        "--render",
+        choices=sorted(RENDERS),
+        default=None,
+        help="text rendering: random (default: fonts, size, pitch, edges, spacing, stroke, grey levels, rotation "
+        "drawn per frame from the training ranges), leaveout (faces training never sees, sizes and pitches at and "
+        "beyond the ends), fixed (the classic renderer: one face per font, one size, binary pixels)",
+    )
+    p.add_argument(
+        "--render-set",
+        default="",
+        metavar="K=LO:HI,...",
+        help=f"override rendering ranges, e.g. pitch=7:9,size=0.9:1.1,antialias=0 (keys: {', '.join(RENDER_SETTINGS)})",
+    )
+    p.add_argument(
+        "--aperture",
+        choices=APERTURE_FAMILIES,
+        default=None,
+        help="camera family of CAM02 (default wide; classic: the earlier data sets; leaveout: never trained on)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=("leaveout",),
+        help="leaveout: the leave-out test set (--render leaveout --aperture leaveout --digits); "
+        "explicit options still win",
+    )
     a = p.parse_args(argv)
     try:
         if a.calibration:
@@ -383,16 +528,26 @@ def main(argv: list[str] | None = None) -> int:
         for f in fonts:
             if f not in io.FONTS:
                 raise ValueError(f"unknown font {f!r}; expected Times and/or Verdana")
+        leaveout = a.preset == "leaveout"
+        render_name = a.render or ("leaveout" if leaveout else "random")
+        render = RENDERS[render_name]
+        if a.render_set:
+            if render is None:
+                raise ValueError("--render-set needs a randomized rendering (not --render fixed)")
+            render = render.with_settings(a.render_set)
+        aperture = a.aperture or ("leaveout" if leaveout else "wide")
         counts = generate(
             a.out_dir,
             steps,
             a.per_font,
             a.seed,
-            a.digits,
+            a.digits or leaveout,
             a.symbols,
             fonts,
             calibration=not a.no_calibration,
             randomize=not a.ideal_disk,
+            render=render,
+            aperture=aperture,
         )
     except (ValueError, FontNotFoundError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -60,6 +60,18 @@ def process_target(
     return t.astype(np.float32)
 
 
+def grey_target(sharp: np.ndarray, paper: float, ink: float) -> np.ndarray:
+    """Grey-level target in [0, 1] (1 = paper, 0 = ink) from a CAM01 image whose display
+    showed a picture: the vignetting divided out, then the display's ink-to-paper range
+    stretched to [0, 1]; no binarization, so a picture's grey levels stay what they are
+    (the organizers' sanity check). ``paper`` and ``ink`` are the display's reflectances."""
+    from hdc.background import normalize
+
+    norm = normalize(np.asarray(sharp, np.float32))[0]
+    k = float(ink) / float(paper)
+    return np.clip((norm - k) / max(1.0 - k, 1e-6), 0.0, 1.0).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- registration
 
 

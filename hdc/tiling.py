@@ -1,5 +1,9 @@
 """Overlapping tiles for valid-padding networks, stitched without seams.
 
+Same-padding networks (the U-Net) use the same tiles: their output is cropped by the
+config's context margin, which makes them a valid-padding network of that margin to
+within what their receptive field sees beyond it (:attr:`hdc.config.ModelConfig.context`).
+
 A valid-padding network with margin ``m`` maps a tile of ``t`` input pixels to ``t - 2m``
 output pixels, and each output pixel depends only on its own ``(2m+1)^2`` neighbourhood.
 So we reflect-pad the feature image by ``m``, cut input tiles whose *output* windows tile
@@ -36,6 +40,18 @@ def pad_features(features: np.ndarray, margin: int, min_size: int = 0) -> np.nda
     return np.pad(features, pads, mode=mode)
 
 
+def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad a (N, H, W, C) batch at the bottom and right (mirrored) so that H and W are
+    multiples of ``multiple`` (a U-Net's down-samplings need it); crop the output back."""
+    if multiple <= 1:
+        return batch
+    h, w = batch.shape[1:3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return batch
+    return np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+
+
 def iter_tiles(
     padded: np.ndarray, out_shape: tuple[int, int], tile: int, margin: int
 ) -> Iterator[tuple[int, int, np.ndarray]]:
@@ -52,6 +68,7 @@ def run_tiled(
     margin: int,
     tile: int = 110,
     batch_size: int = 16,
+    align: int = 1,
 ) -> np.ndarray:
     """Apply a valid-padding network to an (H, W, C) feature image by overlapping tiles.
 
@@ -65,6 +82,11 @@ def run_tiled(
         Pixels the network loses on each side.
     tile : int
         Input tile size; must exceed ``2 * margin``. Bigger tiles waste less on overlap.
+    align : int
+        Keep every tile on this grid of the padded image (a U-Net with ``d`` 2x
+        down-samplings is shift-equivariant only by multiples of ``2**d``): the image is
+        padded at the bottom and right to whole output windows instead of shifting the
+        last window back. ``tile`` and ``margin`` must then be multiples of ``align``.
 
     Returns
     -------
@@ -76,7 +98,16 @@ def run_tiled(
         raise ValueError(f"tile {tile} must be larger than twice the margin {margin}")
     h, w = features.shape[:2]
     out_h, out_w = max(h, out_size), max(w, out_size)
-    padded = pad_features(features, margin, out_size)
+    if align > 1:
+        if tile % align or margin % align:
+            raise ValueError(f"tile {tile} and margin {margin} must be multiples of {align}")
+        padded = pad_features(features, margin, out_size)
+        # whole windows: extend the mirrored margin, as whole-image inference pads to its grid
+        eh, ew = -out_h % out_size, -out_w % out_size
+        padded = np.pad(padded, ((0, eh), (0, ew), (0, 0)), mode="symmetric")
+        out_h, out_w = out_h + eh, out_w + ew
+    else:
+        padded = pad_features(features, margin, out_size)
     result = np.zeros((out_h, out_w), np.float32)
     batch: list[np.ndarray] = []
     where: list[tuple[int, int]] = []

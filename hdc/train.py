@@ -37,9 +37,10 @@ import numpy as np
 
 from hdc import background, features, io, radius, synth, targets
 from hdc.config import CONFIGS, PRECISIONS, ModelConfig
-from hdc.forward import ForwardModel
+from hdc.forward import APERTURE_FAMILIES, ForwardModel
 from hdc.keras_import import import_keras
 from hdc.pipeline import TTA_FLIPS
+from hdc.render import RENDER_SETTINGS, RENDERS, RenderRanges
 
 LEARNING_RATE = 10**-2.5
 FINE_TUNE_LEARNING_RATE = 10**-3.5
@@ -145,10 +146,18 @@ class StreamSource:
     flips, so the network also sees the inputs of test-time augmentation). Brightness
     needs no augmentation: the background normalization divides it out.
 
+    ``render``: None for the classic fixed text renderer, or the ranges
+    (:class:`hdc.render.RenderRanges`) each frame's rendering is drawn from; then a share
+    ``picture_share`` of the frames shows pictures instead of text (:mod:`hdc.pictures`),
+    with grey-level targets (:func:`hdc.targets.grey_target`). ``aperture``: the camera
+    family (:meth:`hdc.forward.Aperture.random`).
+
     ``physics_radius`` "table": the physics channel uses the step's table radius while
     the camera's true radius varies around it (what inference sees without radius
-    refinement); "camera": it uses the pair's true (equivalent-disk) radius to within
-    ``CAMERA_RADIUS_ERROR`` (what inference sees with :mod:`hdc.radius` refinement).
+    refinement); "camera": it uses the pair's true (equivalent-disk) radius to within a
+    relative error of standard deviation ``radius_error`` (what inference sees with
+    :mod:`hdc.radius` refinement, whose one radius per folder is off for single frames
+    and field positions by a few percent).
     """
 
     def __init__(
@@ -158,18 +167,30 @@ class StreamSource:
         symbols: bool = False,
         augment: bool = False,
         physics_radius: str = "table",
+        render: RenderRanges | None = None,
+        picture_share: float = 0.0,
+        aperture: str = "classic",
+        radius_error: float = CAMERA_RADIUS_ERROR,
     ):
         if physics_radius not in PHYSICS_RADII:
             raise ValueError(f"physics radius must be one of {', '.join(PHYSICS_RADII)}, got {physics_radius!r}")
+        if not 0.0 <= picture_share <= 1.0:
+            raise ValueError(f"picture share must be in [0, 1], got {picture_share}")
+        if picture_share and render is None:
+            raise ValueError("pictures in the stream need the randomized rendering (--render random)")
+        if aperture not in APERTURE_FAMILIES:
+            raise ValueError(f"aperture family must be one of {', '.join(APERTURE_FAMILIES)}, got {aperture!r}")
         self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
         self.physics_radius = physics_radius
+        self.render, self.picture_share, self.aperture = render, picture_share, aperture
+        self.radius_error = radius_error
 
     def _camera(self, step: int, rng: np.random.Generator) -> tuple[ForwardModel | None, float]:
         """(camera to use or None for training_pair's own draw, physics radius scale)."""
         if self.physics_radius == "table":
             return None, 1.0
-        cam = ForwardModel.random(step, rng)
-        error = float(rng.normal(1.0, CAMERA_RADIUS_ERROR))
+        cam = ForwardModel.random(step, rng, family=self.aperture)
+        error = float(rng.normal(1.0, self.radius_error))
         if not radius.refinable(step, self.cfg.factor):  # inference keeps the table radius there
             return cam, 1.0
         return cam, cam.at_scale(1.0 / self.cfg.factor).equivalent_radius_scale() * error
@@ -177,18 +198,21 @@ class StreamSource:
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         scale = 1.0 / self.cfg.factor
         cam, r = self._camera(step, rng)
-        if not self.augment:
-            sharp, blurred, _ = synth.training_pair(
-                step, rng, scale, digits=self.digits, symbols=self.symbols, model=cam
-            )
-            return prepare_pair(sharp, blurred, step, self.cfg, r)
-        symbols = self.symbols or bool(rng.random() < 0.3)
-        rotation = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
-        flip = TTA_FLIPS[int(rng.integers(len(TTA_FLIPS)))]
-        sharp, blurred, _ = synth.training_pair(
-            step, rng, scale, digits=True, symbols=symbols, rotation=rotation, model=cam
-        )
-        feats, target = prepare_pair(sharp, blurred, step, self.cfg, r)
+        kw = dict(model=cam, render=self.render, picture_share=self.picture_share, aperture=self.aperture)
+        flip: tuple[int, ...] = ()
+        if self.augment:  # drawn in this order so that earlier runs resume batch for batch
+            kw["symbols"] = self.symbols or bool(rng.random() < 0.3)
+            kw["rotation"] = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
+            flip = TTA_FLIPS[int(rng.integers(len(TTA_FLIPS)))]
+            kw["digits"] = True
+        else:
+            kw.update(digits=self.digits, symbols=self.symbols)
+        f = synth.training_frame(step, rng, scale, **kw)
+        feats, target = prepare_pair(f.sharp, f.blurred, step, self.cfg, r)
+        if f.kind != "text":
+            target = targets.grey_target(f.sharp, f.params.paper, f.params.ink)
+        if not flip:
+            return feats, target
         return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))
 
 
@@ -386,6 +410,8 @@ def recalibrate_batchnorm(
     keras = import_keras()
 
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns:  # nothing to recalibrate (the U-Net has no BatchNorm)
+        return 0
     momenta = [layer.momentum for layer in bns]
     steps = Curriculum(start_max=max_step, max_step=max_step, hard_weight=hard_weight)
     stream = stream or BatchStream(source, cfg, seed, batch_size)  # one worker: made inline
@@ -405,12 +431,19 @@ def recalibrate_batchnorm(
 
 
 def ocr_validation(
-    model, cfg: ModelConfig, steps: list[int], per_step: int, seed: int, workdir: Path
+    model,
+    cfg: ModelConfig,
+    steps: list[int],
+    per_step: int,
+    seed: int,
+    workdir: Path,
+    render: RenderRanges | None = None,
 ) -> dict[int, float]:
     """Mean official OCR score per step on generated images never used for training.
 
-    Pairs are generated at the working scale (seed offset 2*10^6), deblurred like the
-    pipeline does (tiled network, upsampled to full size) and scored with tesseract.
+    Pairs are generated at the working scale (seed offset 2*10^6; text rendered like the
+    training stream's, ``render``), deblurred like the pipeline does (tiled network,
+    upsampled to full size) and scored with tesseract.
     """
     from evaluation.ocr_score import score_image
     from hdc.pipeline import Deblurrer
@@ -422,7 +455,7 @@ def ocr_validation(
         scores = []
         for k in range(per_step):
             rng = np.random.default_rng([seed, 2 * 10**6, step, k])
-            _, blurred, lines = synth.training_pair(step, rng, 1.0 / cfg.factor, digits=True)
+            _, blurred, lines = synth.training_pair(step, rng, 1.0 / cfg.factor, digits=True, render=render)
             img = deb.restore_downscaled(blurred, step, io.IMAGE_SHAPE)
             png, txt = workdir / "val.png", workdir / "val.txt"
             io.write_png(png, img)
@@ -629,6 +662,10 @@ def export(
     card = {
         "trained_on": trained_on,
         "physics_radius": trainer.state.get("physics_radius", "table"),
+        "radius_error": trainer.state.get("radius_error"),
+        "render": trainer.state.get("render"),
+        "picture_share": trainer.state.get("picture_share", 0.0),
+        "aperture_family": trainer.state.get("aperture", "classic"),
         "batches": trainer.state["batch"],
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
@@ -788,6 +825,38 @@ def main(argv: list[str] | None = None) -> int:
         help="generated pairs: physics channel at the step's table radius (default) or at the camera's true "
         "radius, as inference sees it with blind radius refinement (a run keeps the setting it started with)",
     )
+    p.add_argument(
+        "--render",
+        choices=("fixed", "random"),
+        default="fixed",
+        help="generated pairs: text rendering, the classic fixed renderer or drawn per frame from the training "
+        "ranges (hdc.render; a run keeps the setting it started with)",
+    )
+    p.add_argument(
+        "--render-set",
+        default="",
+        metavar="K=LO:HI,...",
+        help=f"with --render random: override ranges (keys: {', '.join(RENDER_SETTINGS)})",
+    )
+    p.add_argument(
+        "--picture-share",
+        type=float,
+        default=0.0,
+        help="with --render random: share of generated frames showing pictures instead of text (e.g. 0.2)",
+    )
+    p.add_argument(
+        "--aperture",
+        choices=("classic", "wide"),
+        default="classic",
+        help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise)",
+    )
+    p.add_argument(
+        "--radius-error",
+        type=float,
+        default=CAMERA_RADIUS_ERROR,
+        help=f"with --physics-radius camera: relative std of the physics radius around the true one "
+        f"(default {CAMERA_RADIUS_ERROR})",
+    )
     a = p.parse_args(argv)
 
     from hdc import calibration as hcal
@@ -812,7 +881,25 @@ def main(argv: list[str] | None = None) -> int:
         seed = run_setting(a.run_dir, "seed", a.seed)
         augment = bool(run_setting(a.run_dir, "augment", a.augment, missing=False))
         physics_radius = run_setting(a.run_dir, "physics_radius", a.physics_radius, missing="table")
-        stream = StreamSource(cfg, augment=augment, physics_radius=physics_radius)
+        render_json = None
+        if a.render == "random":
+            render_json = RENDERS["random"].with_settings(a.render_set).to_json()
+        elif a.render_set or a.picture_share:
+            raise ValueError("--render-set and --picture-share need --render random")
+        render_json = run_setting(a.run_dir, "render", render_json, missing=None)
+        render = RenderRanges.from_json(render_json) if render_json is not None else None
+        picture_share = float(run_setting(a.run_dir, "picture_share", a.picture_share, missing=0.0))
+        aperture = run_setting(a.run_dir, "aperture", a.aperture, missing="classic")
+        radius_error = float(run_setting(a.run_dir, "radius_error", a.radius_error, missing=CAMERA_RADIUS_ERROR))
+        stream = StreamSource(
+            cfg,
+            augment=augment,
+            physics_radius=physics_radius,
+            render=render,
+            picture_share=picture_share,
+            aperture=aperture,
+            radius_error=radius_error,
+        )
         if a.data:
             folder = FolderSource(a.data, cfg, seed=seed)
             source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
@@ -838,7 +925,17 @@ def main(argv: list[str] | None = None) -> int:
     tr = Trainer(
         a.run_dir, cfg, source, seed, batch_size, cur, jit=a.jit, lr=lr, workers=a.workers, precision=a.precision
     )
-    tr.state.update(settings, seed=seed, augment=augment, physics_radius=physics_radius, config=cfg.to_json())
+    tr.state.update(
+        settings,
+        seed=seed,
+        augment=augment,
+        physics_radius=physics_radius,
+        config=cfg.to_json(),
+        render=render_json,
+        picture_share=picture_share,
+        aperture=aperture,
+        radius_error=radius_error,
+    )
     if init is not None and tr.state["batch"] == 0:
         try:
             if cfg.n_refinements > init[1].n_refinements:
@@ -884,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
         ocr = None
         if a.ocr_every and epochs_done % a.ocr_every == 0:
             final = tr.final_model(a.precise_bn)
-            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr")
+            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr", render)
             mean = float(np.mean(list(ocr.values())))
             if tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]:
                 tr.state["best_ocr"] = mean

@@ -1,0 +1,387 @@
+"""Randomized rendering of what the e-ink display shows (domain randomization of the text).
+
+The real frames' fonts, sizes, display pixel pitch, rasterization, stroke weight, spacing
+and grey levels are not known to the precision a network notices; a renderer with one
+value of each teaches the network that value. :class:`RenderRanges` holds a range for
+each, :meth:`RenderRanges.sample` draws one :class:`RenderParams` per frame, and
+:func:`render_text` / :func:`display_to_camera` turn text into the display's darkness
+map and that into the camera grid at any working scale.
+
+Two font pools per family: :data:`TRAIN_FONTS` (what training may draw) and
+:data:`LEAVEOUT_FONTS` (faces training never sees, for the leave-out test set). Each
+face names the Debian package that installs it (``scripts/setup.sh``).
+
+Darkness is 0 for paper and 1 for full ink; the scene's reflectance is
+``paper - (paper - ink) * darkness``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+
+@dataclass(frozen=True)
+class Face:
+    """One font file and the Debian package that provides it."""
+
+    name: str
+    file: str
+    package: str
+
+
+FACES: dict[str, Face] = {
+    f.name: f
+    for f in (
+        # Times-like serif faces
+        Face("Liberation Serif", "LiberationSerif-Regular.ttf", "fonts-liberation"),
+        Face("Tinos", "Tinos-Regular.ttf", "fonts-croscore"),
+        Face("TeX Gyre Termes", "texgyretermes-regular.otf", "fonts-texgyre"),
+        Face("DejaVu Serif", "DejaVuSerif.ttf", "fonts-dejavu-core"),
+        Face("Noto Serif", "NotoSerif-Regular.ttf", "fonts-noto-core"),
+        Face("Linux Libertine", "LinLibertine_R.otf", "fonts-linuxlibertine"),
+        Face("FreeSerif", "FreeSerif.ttf", "fonts-freefont-ttf"),
+        # Verdana-like humanist sans faces
+        Face("DejaVu Sans", "DejaVuSans.ttf", "fonts-dejavu-core"),
+        Face("Noto Sans", "NotoSans-Regular.ttf", "fonts-noto-core"),
+        Face("Lato", "Lato-Regular.ttf", "fonts-lato"),
+        Face("Roboto", "Roboto-Regular.ttf", "fonts-roboto"),
+        Face("Carlito", "Carlito-Regular.ttf", "fonts-crosextra-carlito"),
+        Face("Cantarell", "Cantarell-Regular.otf", "fonts-cantarell"),
+        Face("Go", "Go-Regular.ttf", "fonts-go"),
+    )
+}
+
+TRAIN_FONTS: dict[str, tuple[str, ...]] = {
+    "Times": ("Liberation Serif", "Tinos", "TeX Gyre Termes", "DejaVu Serif", "Noto Serif"),
+    "Verdana": ("DejaVu Sans", "Noto Sans", "Lato", "Roboto", "Carlito"),
+}
+"""Faces the training stream draws from, per family (HDC's Times and Verdana)."""
+
+LEAVEOUT_FONTS: dict[str, tuple[str, ...]] = {
+    "Times": ("Linux Libertine", "FreeSerif"),
+    "Verdana": ("Cantarell", "Go"),
+}
+"""Faces kept out of training entirely: the leave-out set measures whether the network
+learned text or our renderer (tested: never drawn by the training stream)."""
+
+PACKAGES: tuple[str, ...] = tuple(sorted({f.package for f in FACES.values()}))
+"""Debian packages holding every face above (installed by ``scripts/setup.sh``)."""
+
+NOMINAL_SIZE_PX: float = 224.0
+"""Nominal font size (em) in full-resolution camera pixels: a line of ~10 characters spans
+55-65% of the 2360-pixel frame (the classic renderer: 56 display pixels at pitch 4)."""
+
+
+class FontNotFoundError(FileNotFoundError):
+    """A font needed by the generator is not installed."""
+
+
+def font_dirs() -> list[Path]:
+    """Folders searched for font files (system, TeX, user, matplotlib's own)."""
+    dirs = [
+        Path("/usr/share/fonts"),
+        Path("/usr/share/texmf/fonts"),
+        Path("/usr/share/texlive/texmf-dist/fonts"),
+        Path("/usr/local/share/fonts"),
+        Path.home() / ".fonts",
+    ]
+    try:
+        import matplotlib
+
+        dirs.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    except ImportError:  # pragma: no cover - matplotlib is a requirement
+        pass
+    return [d for d in dirs if d.is_dir()]
+
+
+@cache
+def face_path(name: str) -> Path:
+    """Path of the font file of face ``name`` (a key of :data:`FACES`).
+
+    Raises :class:`FontNotFoundError` naming the file and the Debian package to install.
+    """
+    if name not in FACES:
+        raise ValueError(f"unknown font face {name!r}; expected one of {', '.join(FACES)}")
+    face = FACES[name]
+    for d in font_dirs():
+        hits = sorted(d.rglob(face.file))
+        if hits:
+            return hits[0]
+    raise FontNotFoundError(
+        f"font {face.name} ({face.file}) not found; install it with: apt-get install {face.package} "
+        f"(or run scripts/setup.sh)"
+    )
+
+
+@lru_cache(maxsize=256)
+def load_face(name: str, size: int) -> ImageFont.FreeTypeFont:
+    """A FreeType font of face ``name`` at ``size`` pixels per em."""
+    return ImageFont.truetype(str(face_path(name)), max(int(size), 4))
+
+
+def missing_glyphs(name: str, chars: str) -> str:
+    """The characters of ``chars`` that face ``name`` has no glyph for (empty: all there)."""
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(str(face_path(name)), lazy=True).getBestCmap()
+    return "".join(c for c in chars if ord(c) not in cmap)
+
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """The concrete rendering of one frame (drawn by :meth:`RenderRanges.sample`)."""
+
+    face: str
+    size: float
+    """Font size relative to :data:`NOMINAL_SIZE_PX`."""
+    pitch: float
+    """Camera pixels per display pixel."""
+    antialias: bool
+    line_spacing: float
+    """Baseline distance / the face's line height (ascent + descent)."""
+    letter_spacing: float
+    """Extra advance per character, as a fraction of the em."""
+    offset: tuple[float, float]
+    """Text block centre offset (rows, cols) as fractions of the display size."""
+    stroke: float
+    """Stroke weight change in display pixels (< 0 thinner, > 0 bolder)."""
+    paper: float
+    ink: float
+    rotation: float
+    """Degrees, counter-clockwise."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RenderRanges:
+    """The distribution of :class:`RenderParams`: each value uniform in its range.
+
+    The defaults are the training distribution (documented in the README and recorded in
+    each run's state and model card). ``edges`` draws size and pitch only at and just
+    beyond the ends of their ranges (the leave-out set): within the outer 5% of the
+    range or up to 10% beyond it, either end with equal probability.
+    """
+
+    fonts: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(TRAIN_FONTS))
+    size: Range = (0.65, 1.35)
+    """Font size relative to the nominal (about +-35%)."""
+    pitch: Range = (3.0, 9.0)
+    """Camera pixels per display pixel (the reference blog estimates about 8)."""
+    antialias: float = 0.5
+    """Probability of anti-aliased glyph edges (16 grey levels, like an e-ink panel);
+    otherwise binary pixels."""
+    line_spacing: Range = (1.0, 1.45)
+    letter_spacing: Range = (-0.02, 0.10)
+    offset: float = 0.05
+    """Largest text-block offset from the display centre, fraction of each side."""
+    stroke: Range = (-1.0, 1.0)
+    """Stroke weight change in display pixels."""
+    paper: Range = (0.72, 0.90)
+    """Paper (white e-ink) reflectance; sharp CAM01 background sits at 80-85% in HDC."""
+    ink: Range = (0.03, 0.22)
+    """Ink (black e-ink) reflectance."""
+    rotation: float = 1.5
+    """Largest rotation of the display in degrees (either sense)."""
+    edges: bool = False
+
+    def faces(self, family: str) -> tuple[str, ...]:
+        if family not in self.fonts:
+            raise ValueError(f"unknown font family {family!r}; expected one of {', '.join(self.fonts)}")
+        return self.fonts[family]
+
+    def _edge(self, rng: np.random.Generator, lo: float, hi: float) -> float:
+        w = hi - lo
+        u = rng.uniform(-0.10, 0.05)  # beyond (< 0) or just inside (> 0) the end
+        return float(lo + u * w if rng.random() < 0.5 else hi - u * w)
+
+    def sample(self, family: str, rng: np.random.Generator) -> RenderParams:
+        """One frame's rendering of ``family`` text (a fixed number of draws per call)."""
+        faces = self.faces(family)
+        face = faces[int(rng.integers(len(faces)))]
+        if self.edges:
+            size, pitch = self._edge(rng, *self.size), self._edge(rng, *self.pitch)
+        else:
+            size, pitch = float(rng.uniform(*self.size)), float(rng.uniform(*self.pitch))
+        return RenderParams(
+            face=face,
+            size=size,
+            pitch=pitch,
+            antialias=bool(rng.random() < self.antialias),
+            line_spacing=float(rng.uniform(*self.line_spacing)),
+            letter_spacing=float(rng.uniform(*self.letter_spacing)),
+            offset=(float(rng.uniform(-self.offset, self.offset)), float(rng.uniform(-self.offset, self.offset))),
+            stroke=float(rng.uniform(*self.stroke)),
+            paper=float(rng.uniform(*self.paper)),
+            ink=float(rng.uniform(*self.ink)),
+            rotation=float(rng.uniform(-self.rotation, self.rotation)),
+        )
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["fonts"] = {k: list(v) for k, v in self.fonts.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> RenderRanges:
+        known = {f.name for f in fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known and k != "fonts"}
+        if "fonts" in d:
+            kw["fonts"] = {k: tuple(v) for k, v in d["fonts"].items()}
+        return cls(**kw)
+
+    def with_settings(self, settings: str) -> RenderRanges:
+        """A copy with ``"size=0.9:1.1,pitch=7:9,antialias=0"``-style overrides (CLI ``--render-set``)."""
+        kw: dict = {}
+        known = {f.name: f for f in fields(self)}
+        for item in filter(None, (s.strip() for s in settings.split(","))):
+            key, _, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if key not in known or key in ("fonts", "edges"):
+                raise ValueError(f"unknown render setting {key!r}; settable: {', '.join(RENDER_SETTINGS)}")
+            try:
+                nums = [float(v) for v in value.split(":")]
+            except ValueError as exc:
+                raise ValueError(f"render setting {item!r}: expected numbers like {key}=LO:HI") from exc
+            current = getattr(self, key)
+            if isinstance(current, tuple):
+                if len(nums) == 1:
+                    nums = nums * 2
+                if len(nums) != 2 or nums[0] > nums[1]:
+                    raise ValueError(f"render setting {item!r}: expected {key}=LO:HI with LO <= HI")
+                kw[key] = (nums[0], nums[1])
+            else:
+                if len(nums) != 1:
+                    raise ValueError(f"render setting {item!r}: expected one number")
+                kw[key] = nums[0]
+        out = replace(self, **kw)
+        if out.pitch[0] < 1.0 or out.size[0] <= 0:
+            raise ValueError("render settings: pitch must be >= 1 and size > 0")
+        return out
+
+
+RENDER_SETTINGS: tuple[str, ...] = (
+    "size", "pitch", "antialias", "line_spacing", "letter_spacing", "offset", "stroke", "paper", "ink", "rotation"
+)  # fmt: skip
+
+TRAIN_RENDER = RenderRanges()
+"""The training distribution."""
+
+LEAVEOUT_RENDER = RenderRanges(fonts=dict(LEAVEOUT_FONTS), edges=True)
+"""The leave-out distribution: unseen faces, sizes and pitches at and beyond the ends."""
+
+RENDERS: dict[str, RenderRanges | None] = {"fixed": None, "random": TRAIN_RENDER, "leaveout": LEAVEOUT_RENDER}
+"""Named renderings: ``fixed`` is the classic renderer (one face per family, one size,
+binary pixels at pitch 4), kept to reproduce the data sets made with it."""
+
+
+# ----------------------------------------------------------------------------- drawing
+
+SUPERSAMPLE: int = 4
+"""Glyphs are drawn at this many sub-pixels per display pixel, then area-averaged: the
+stroke weight changes in quarter display pixels and anti-aliasing has 16 sub-pixels."""
+
+MAX_BLOCK: tuple[float, float] = (0.62, 0.72)
+"""Largest text block (rows, cols) as fractions of the display: with the largest offset
+it keeps clear of the 12% border that :mod:`hdc.background` fits the paper on."""
+
+GREY_LEVELS: int = 16
+"""E-ink panels show 16 grey levels: anti-aliased edges are quantized to them."""
+
+
+def display_shape(pitch: float, shape: tuple[int, int]) -> tuple[int, int]:
+    """Display pixels (rows, cols) covering a camera frame of ``shape`` at ``pitch``."""
+    return int(math.ceil(shape[0] / pitch)), int(math.ceil(shape[1] / pitch))
+
+
+def render_text(lines: list[str], params: RenderParams, shape: tuple[int, int]) -> np.ndarray:
+    """Darkness map (display pixels, float32 in [0, 1]) of ``lines`` as the display shows them.
+
+    ``shape`` is the full-resolution camera frame the display fills. Lines are centred on
+    the block centre; a block that would not fit in :data:`MAX_BLOCK` of the display (so
+    that the background fit's text-free border stays free) is scaled down until it does.
+    """
+    h, w = display_shape(params.pitch, shape)
+    ss = SUPERSAMPLE
+    em = params.size * NOMINAL_SIZE_PX / params.pitch * ss
+
+    def layout(em_px: float):
+        f = load_face(params.face, int(round(em_px)))
+        ascent, descent = f.getmetrics()
+        extra = params.letter_spacing * em_px
+        widths = [sum(f.getlength(c) for c in ln) + extra * max(len(ln) - 1, 0) for ln in lines]
+        line_pitch = (ascent + descent) * params.line_spacing
+        height = line_pitch * (len(lines) - 1) + ascent + descent
+        return f, extra, widths, line_pitch, height
+
+    f, extra, widths, line_pitch, height = layout(em)
+    fit = min(1.0, MAX_BLOCK[1] * w * ss / max(max(widths), 1.0), MAX_BLOCK[0] * h * ss / max(height, 1.0))
+    if fit < 1.0:
+        f, extra, widths, line_pitch, height = layout(em * fit)
+    # draw only the block's bounding box (plus room for the stroke change)
+    pad = 2 * ss + 2
+    bw, bh = int(math.ceil(max(widths))) + 2 * pad, int(math.ceil(height)) + 2 * pad
+    canvas = Image.new("L", (bw, bh), 0)
+    draw = ImageDraw.Draw(canvas)
+    for i, (line, width) in enumerate(zip(lines, widths)):
+        x = pad + (max(widths) - width) / 2
+        y = pad + i * line_pitch
+        for c in line:
+            draw.text((x, y), c, fill=255, font=f)
+            x += f.getlength(c) + extra
+    k = int(round(abs(params.stroke) * ss))
+    if k:
+        flt = ImageFilter.MaxFilter if params.stroke > 0 else ImageFilter.MinFilter
+        canvas = canvas.filter(flt(2 * k + 1))
+    cov = np.asarray(canvas, np.float32) / 255.0
+    # place the block on the sub-pixel display grid, then average to display pixels
+    cy = (0.5 + params.offset[0]) * h * ss
+    cx = (0.5 + params.offset[1]) * w * ss
+    top, left = int(round(cy - bh / 2)), int(round(cx - bw / 2))
+    full = np.zeros((h * ss, w * ss), np.float32)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + bh, h * ss), min(left + bw, w * ss)
+    if r1 > r0 and c1 > c0:
+        full[r0:r1, c0:c1] = cov[r0 - top : r1 - top, c0 - left : c1 - left]
+    dark = full.reshape(h, ss, w, ss).mean(axis=(1, 3))
+    if params.antialias:
+        return (np.round(dark * (GREY_LEVELS - 1)) / (GREY_LEVELS - 1)).astype(np.float32)
+    return (dark >= 0.5).astype(np.float32)
+
+
+def _overlap_matrix(n_out: int, n_in: int, out_px: float, in_px: float) -> np.ndarray:
+    """(n_out, n_in) weights: the share of output pixel i covered by input pixel j (rows sum to 1)."""
+    a0 = np.arange(n_out)[:, None] * out_px
+    b0 = np.arange(n_in)[None, :] * in_px
+    ov = np.clip(np.minimum(a0 + out_px, b0 + in_px) - np.maximum(a0, b0), 0.0, None)
+    s = ov.sum(axis=1, keepdims=True)
+    return (ov / np.where(s > 0, s, 1.0)).astype(np.float32)
+
+
+def display_to_camera(dark: np.ndarray, pitch: float, shape: tuple[int, int], factor: float = 1.0) -> np.ndarray:
+    """Area-exact resampling of a display map (pixels ``pitch`` camera pixels wide) to the
+    camera grid of a frame of full-resolution ``shape`` seen at 1:``factor``.
+
+    Each output pixel is the mean of the display over its ``factor`` x ``factor``
+    camera-pixel footprint, so a non-integer pitch gives the stair-stepped edges and the
+    partly covered pixels a photograph of the display has.
+    """
+    out = (int(shape[0] / factor), int(shape[1] / factor))
+    wy = _overlap_matrix(out[0], dark.shape[0], factor, pitch)
+    wx = _overlap_matrix(out[1], dark.shape[1], factor, pitch)
+    return (wy @ dark.astype(np.float32) @ wx.T).astype(np.float32)
+
+
+def reflectance(dark: np.ndarray, params: RenderParams) -> np.ndarray:
+    """Scene reflectance of a darkness map: paper where 0, ink where 1."""
+    return (params.paper - (params.paper - params.ink) * dark).astype(np.float32)

@@ -1,0 +1,192 @@
+"""Randomized rendering (hdc.render), pictures (hdc.pictures) and the leave-out set's rules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hdc import forward, io, pictures, render, synth, train
+from hdc.config import CONFIGS
+
+ALPHABET = synth.LETTERS + synth.DIGITS + synth.SYMBOLS
+
+
+def _frame(seed: int, **kw) -> synth.Frame:
+    kw.setdefault("render", render.TRAIN_RENDER)
+    return synth.training_frame(7, np.random.default_rng(seed), 1 / 7, digits=True, **kw)
+
+
+def test_same_seed_same_bytes_other_seed_other_rendering():
+    a, b, c = _frame(3), _frame(3), _frame(4)
+    assert a.sharp.tobytes() == b.sharp.tobytes() and a.blurred.tobytes() == b.blurred.tobytes()
+    assert a.params == b.params and a.lines == b.lines
+    assert a.params.face != c.params.face or a.params.size != c.params.size
+    assert a.params.pitch != c.params.pitch and not np.array_equal(a.sharp, c.sharp)
+
+
+def test_every_randomization_is_drawn_over_its_range():
+    rng = np.random.default_rng(0)
+    ps = [render.TRAIN_RENDER.sample(fam, rng) for _ in range(400) for fam in io.FONTS]
+    r = render.TRAIN_RENDER
+    for name in ("size", "pitch", "line_spacing", "letter_spacing", "stroke", "paper", "ink"):
+        v = np.array([getattr(p, name) for p in ps])
+        lo, hi = getattr(r, name)
+        assert lo <= v.min() < lo + 0.1 * (hi - lo) and hi - 0.1 * (hi - lo) < v.max() <= hi, name
+    assert {p.antialias for p in ps} == {True, False}
+    assert max(abs(p.rotation) for p in ps) > 0.9 * r.rotation
+    assert {p.face for p in ps} == set(render.TRAIN_FONTS["Times"] + render.TRAIN_FONTS["Verdana"])
+
+
+@pytest.mark.parametrize("face", list(render.FACES))
+def test_every_face_has_every_character(face):
+    assert render.missing_glyphs(face, ALPHABET) == ""
+    f = render.load_face(face, 40)
+    # a real glyph, not an empty box: ink inside its bounding box differs between letters
+    a, b = (np.asarray(f.getmask(ch), np.uint8) for ch in "Ag")
+    assert a.sum() > 0 and b.sum() > 0 and a.shape != b.shape
+
+
+def test_pools_have_four_faces_per_family_and_leaveout_is_disjoint():
+    for family in io.FONTS:
+        assert len(render.TRAIN_FONTS[family]) >= 4 and len(render.LEAVEOUT_FONTS[family]) >= 1
+        assert not set(render.TRAIN_FONTS[family]) & set(render.LEAVEOUT_FONTS[family])
+    files = {render.FACES[f].file for fam in render.TRAIN_FONTS.values() for f in fam}
+    assert not files & {render.FACES[f].file for fam in render.LEAVEOUT_FONTS.values() for f in fam}
+
+
+def test_leaveout_fonts_never_occur_in_the_training_stream(monkeypatch):
+    """Every face the training stream loads, over many batches, is a training face."""
+    loaded: list[str] = []
+    real = render.load_face.__wrapped__
+
+    def spy(name, size):
+        loaded.append(name)
+        return real(name, size)
+
+    monkeypatch.setattr(render, "load_face", spy)
+    cfg = replace(CONFIGS["unet16"], crop=64)
+    src = train.StreamSource(cfg, render=render.TRAIN_RENDER, picture_share=0.2, aperture="wide", augment=True)
+    cur = train.Curriculum(start_max=19)
+    for i in range(12):
+        train.make_batch(src, cfg, cur, 0, i, 16)
+    leave = {f for fam in render.LEAVEOUT_FONTS.values() for f in fam}
+    assert loaded and not set(loaded) & leave
+    assert set(loaded) <= {f for fam in render.TRAIN_FONTS.values() for f in fam}
+
+
+def test_leaveout_sizes_and_pitches_lie_at_and_beyond_the_ends():
+    rng = np.random.default_rng(1)
+    ps = [render.LEAVEOUT_RENDER.sample("Times", rng) for _ in range(300)]
+    lo, hi = render.TRAIN_RENDER.pitch
+    w = hi - lo
+    pitch = np.array([p.pitch for p in ps])
+    assert np.all((pitch <= lo + 0.05 * w + 1e-9) | (pitch >= hi - 0.05 * w - 1e-9))
+    assert (pitch < lo).any() and (pitch > hi).any()
+    assert {p.face for p in ps} == set(render.LEAVEOUT_FONTS["Times"])
+
+
+def test_antialiased_edges_have_grey_levels_binary_ones_do_not():
+    rng = np.random.default_rng(2)
+    base = render.TRAIN_RENDER.sample("Verdana", rng)
+    lines = ["AbcdeFgh12", "ijKLmn0p", "qRstUvwx"]
+    aa = render.render_text(lines, replace(base, antialias=True, stroke=0.0), io.IMAGE_SHAPE)
+    bi = render.render_text(lines, replace(base, antialias=False, stroke=0.0), io.IMAGE_SHAPE)
+    assert set(np.unique(bi)) == {0.0, 1.0}
+    grey = np.unique(aa[(aa > 0) & (aa < 1)])
+    assert len(grey) >= 8 and np.allclose(grey * 15, np.round(grey * 15), atol=1e-5)
+    bold = render.render_text(lines, replace(base, antialias=False, stroke=1.0), io.IMAGE_SHAPE)
+    thin = render.render_text(lines, replace(base, antialias=False, stroke=-0.75), io.IMAGE_SHAPE)
+    assert thin.sum() < bi.sum() < bold.sum()
+
+
+def test_display_to_camera_keeps_the_mean_at_any_pitch_and_scale():
+    dark = np.random.default_rng(3).random((97, 151)).astype(np.float32)
+    for pitch, factor in ((3.3, 1.0), (5.0, 7.0), (8.7, 5.0)):
+        shape = (int(97 * pitch), int(151 * pitch))
+        cam = render.display_to_camera(dark, pitch, shape, factor)
+        assert cam.shape == (int(shape[0] / factor), int(shape[1] / factor))
+        assert abs(cam.mean() - dark.mean()) < 0.01 and 0.0 <= cam.min() and cam.max() <= 1.0
+
+
+@pytest.mark.parametrize("pitch", ["3:3", "9:9"])
+def test_frames_at_the_ends_of_the_pitch_range_keep_the_hdc_layout(tmp_path, pitch):
+    root = tmp_path / "d"
+    args = [str(root), "--steps", "5", "--per-font", "1", "--no-calibration", "--render-set", f"pitch={pitch}"]
+    assert synth.main(args) == 0
+    samples = io.list_samples(root)
+    assert len(samples) == 2
+    for s in samples:
+        for path in (s.sharp, s.blurred):
+            img, dtype = io.read_image_and_dtype(path)
+            assert img.shape == io.IMAGE_SHAPE and dtype == np.uint16
+        lines = io.read_text(s.sharp.with_suffix(".txt"))
+        assert len(lines) == 3 and all(8 <= len(x) <= 11 for x in lines)
+        rec = json.loads((root / synth.RENDER_PARAMS_DIR / f"{s.name}.json").read_text())
+        assert rec["pitch"] == float(pitch.split(":")[0]) and rec["face"] in render.TRAIN_FONTS[s.font]
+
+
+def test_render_settings_parse_and_reject():
+    r = render.TRAIN_RENDER.with_settings("pitch=7:9, size=1, antialias=0")
+    assert r.pitch == (7.0, 9.0) and r.size == (1.0, 1.0) and r.antialias == 0.0
+    assert render.RenderRanges.from_json(json.loads(json.dumps(r.to_json()))) == r
+    for bad in ("pitch=9:7", "colour=1", "size=a:b", "pitch=0.5:2"):
+        with pytest.raises(ValueError):
+            render.TRAIN_RENDER.with_settings(bad)
+    assert synth.main(["/tmp/never", "--render", "fixed", "--render-set", "pitch=4"]) == 2
+
+
+def test_missing_font_names_its_package(monkeypatch):
+    render.face_path.cache_clear()
+    monkeypatch.setitem(render.FACES, "Go", render.Face("Go", "NoSuchGo-xyz.ttf", "fonts-go"))
+    with pytest.raises(render.FontNotFoundError, match="apt-get install fonts-go"):
+        render.face_path("Go")
+    render.face_path.cache_clear()
+
+
+def test_leaveout_apertures_are_never_drawn_in_training():
+    rng = np.random.default_rng(4)
+    wide = [forward.Aperture.random(rng, "wide") for _ in range(500)]
+    leave = [forward.Aperture.random(rng, "leaveout") for _ in range(200)]
+    assert not {a.blades for a in wide} & {a.blades for a in leave}
+    wr = (min(a.rim for a in wide), max(a.rim for a in wide))
+    assert all(a.rim < wr[0] or a.rim > wr[1] for a in leave)
+    classic = [forward.Aperture.random(np.random.default_rng(i)) for i in range(5)]
+    assert classic == [forward.Aperture.random(np.random.default_rng(i), "classic") for i in range(5)]
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def test_picture_share_of_the_stream_is_what_it_says():
+    kinds = [_frame(100 + i, picture_share=0.3).kind for i in range(120)]
+    share = np.mean([k != "text" for k in kinds])
+    assert 0.18 < share < 0.42 and "mixed" in kinds and "picture" in kinds
+    assert all(_frame(200 + i).kind == "text" for i in range(10))
+
+
+def test_picture_targets_keep_their_grey_levels():
+    cfg = replace(CONFIGS["unet16"], crop=64)
+    src = train.StreamSource(cfg, render=render.TRAIN_RENDER, picture_share=1.0)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        _, target = src.pair(5, rng)
+        inner = target[40:-40, 60:-60]
+        mid = (inner > 0.1) & (inner < 0.9)
+        if mid.mean() > 0.2:  # a picture frame with grey content, not binarized
+            break
+    else:
+        pytest.fail("no picture target with grey levels")
+    text_target = train.StreamSource(cfg, render=render.TRAIN_RENDER).pair(5, np.random.default_rng(0))[1]
+    assert mid.mean() > 3 * ((text_target > 0.1) & (text_target < 0.9)).mean()
+
+
+def test_training_pictures_exclude_the_sanity_benchmark_pictures():
+    assert not set(pictures.TRAIN_PICTURES) & set(pictures.HELD_OUT_PICTURES)
+    rng = np.random.default_rng(5)
+    d = pictures.picture_darkness(rng, (300, 480))
+    border = int(0.12 * 300)
+    assert d[:border].max() == 0 and d[-border:].max() == 0 and d.max() > 0
+    assert np.allclose(d * 15, np.round(d * 15), atol=1e-5)
