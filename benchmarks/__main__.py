@@ -82,6 +82,19 @@ def bench_generator(repeats: int) -> list[tuple[str, str, str]]:
         t_img = timeit(crops, repeats)
         label = f"streamed 1:7 pair -> 15 crops of 110x110{suffix}"
         rows.append((label, f"{15 / t_img:.0f} crops/s", f"{t_img / t_base:.2f}"))
+    # the U-Net campaign's stream: randomized rendering, 20% pictures, wide cameras
+    from hdc.render import TRAIN_RENDER
+
+    cfg = CONFIGS["unet16"]
+    src = train.StreamSource(cfg, render=TRAIN_RENDER, picture_share=0.2, aperture="wide", augment=True)
+
+    def rand_crops() -> None:
+        f, t = src.pair(int(rng.integers(20)), rng)
+        train.grid_crops(f, t, cfg, rng)
+
+    t_img = timeit(rand_crops, repeats)
+    label = "streamed 1:7 pair, randomized rendering + 20% pictures -> 15 crops of 160x160, rank8"
+    rows.append((label, f"{15 / t_img:.0f} crops/s", f"{t_img / t_base:.2f}"))
     return rows
 
 
@@ -219,7 +232,7 @@ def _training_batch(cfg, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def bench_training(repeats: int) -> list[tuple[str, str, str]]:
-    """Training steps per second of the reference and the default network, each as
+    """Training steps per second of the reference, physics16 and the U-Net, each as
     ``hdc.train`` runs it by default (float32, no XLA), with ``--jit`` (TensorFlow only)
     and with ``--precision mixed_bfloat16``; the baseline is the reference by default."""
     keras = import_keras()
@@ -230,7 +243,7 @@ def bench_training(repeats: int) -> list[tuple[str, str, str]]:
     variants = [("float32", False), ("float32", True), ("mixed_bfloat16", False)]
     rows = []
     base = None
-    for name in ("reference", "physics16"):
+    for name in ("reference", "physics16", "unet16"):
         cfg = CONFIGS[name]
         bs, o = 16, cfg.output_size(cfg.crop)
         x, s, y = _training_batch(cfg, bs)

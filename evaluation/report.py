@@ -30,9 +30,29 @@ def collect(method_dir: Path) -> list[dict]:
             continue
         with open(f, newline="") as fh:
             for r in csv.DictReader(fh):
-                rows.append({"step": int(m[1]), "font": m[2], "file": r["file"], "score": int(r["score"])})
+                row = {"step": int(m[1]), "font": m[2], "file": r["file"], "score": int(r["score"])}
+                if "ocr" in r:
+                    row["lines"] = ocr_line_count(r["ocr"])
+                rows.append(row)
     rows.sort(key=lambda r: (r["step"], r["font"], r["file"]))
     return rows
+
+
+def ocr_line_count(ocr: str | None) -> int:
+    """Lines tesseract read, from the raw csv's cleaned OCR text (lines joined by " | ");
+    an unreadable output (``ERROR ...``) counts as 0."""
+    if not ocr or ocr.startswith("ERROR "):
+        return 0
+    return len(ocr.split(" | "))
+
+
+def line_failures(rows: list[dict]) -> dict[int, int]:
+    """Per step: outputs tesseract read as other than three lines (score 0 by the rule)."""
+    out: dict[int, int] = {}
+    for r in rows:
+        if "lines" in r:
+            out[r["step"]] = out.get(r["step"], 0) + int(r["lines"] != 3)
+    return dict(sorted(out.items()))
 
 
 def step_means(rows: list[dict], font: str | None = None) -> dict[int, float]:
@@ -51,14 +71,16 @@ def method_summary(method: str, rows: list[dict]) -> str:
     lines = [
         f"# {method}",
         "",
-        "| step | " + " | ".join(fonts) + " | mean | n | pass |",
-        "|---:|" + "---:|" * len(fonts) + "---:|---:|:---:|",
+        "| step | " + " | ".join(fonts) + " | mean | n | not 3 lines | pass |",
+        "|---:|" + "---:|" * len(fonts) + "---:|---:|---:|:---:|",
     ]
     per_font = {f: step_means(rows, f) for f in fonts}
+    fails = line_failures(rows)
     for s, m in means.items():
         n = sum(1 for r in rows if r["step"] == s)
         cells = [f"{per_font[f][s]:.1f}" if s in per_font[f] else "-" for f in fonts]
-        lines.append(f"| {s} | " + " | ".join(cells) + f" | {m:.1f} | {n} | {'yes' if passed(m) else 'no'} |")
+        bad = fails.get(s, "-")
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {m:.1f} | {n} | {bad} | {'yes' if passed(m) else 'no'} |")
     lines += ["", f"Stop step: **{stop_step(means)}** (last step of the unbroken run with mean >= {PASS_THRESHOLD:g})."]
     return "\n".join(lines) + "\n"
 
@@ -76,9 +98,12 @@ def side_by_side(all_rows: dict[str, list[dict]]) -> str:
             cells.append("-" if v is None else (f"**{v:.1f}**" if passed(v) else f"{v:.1f}"))
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines.append("| stop step | " + " | ".join(str(stop_step(means[m])) for m in methods) + " |")
+    fails = {m: line_failures(r) for m, r in all_rows.items()}
+    lines.append("| not 3 lines | " + " | ".join(str(sum(fails[m].values())) for m in methods) + " |")
     n = {m: len(r) for m, r in all_rows.items()}
     return (
-        "Mean OCR score (official scoring, middle line) per blur step; bold = passed (>= 70).\n\n"
+        "Mean OCR score (official scoring, middle line) per blur step; bold = passed (>= 70); "
+        "'not 3 lines': outputs tesseract read as other than three lines (score 0), all steps.\n\n"
         + "\n".join(lines)
         + "\n\nImages scored per method: "
         + ", ".join(f"{m} {n[m]}" for m in methods)

@@ -24,7 +24,7 @@ METHODS=("$@")
 [ ${#METHODS[@]} -eq 0 ] && METHODS=(network)
 RESULTS="${RESULTS:-results}"
 JOBS="${JOBS:-2}"
-PY="${PYTHON:-python}"
+PY="${PYTHON:-scripts/py}"
 
 if [ -z "$DATA_ROOT" ]; then
   DATA_ROOT=demo/data

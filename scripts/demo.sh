@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 STEP="${STEP:-7}"
 DATA=demo/data
 OUT=demo/output
-python -m hdc.synth "$DATA" --steps "$STEP" --per-font 5 --seed 7
+scripts/py -m hdc.synth "$DATA" --steps "$STEP" --per-font 5 --seed 7
 for font in Times Verdana; do
-  python main.py "$DATA/step$STEP/$font/CAM02" "$OUT/step$STEP/$font" "$STEP"
-  python -m evaluation.ocr_score "$OUT/step$STEP/$font" "$DATA/step$STEP/$font/CAM01"
+  scripts/py main.py "$DATA/step$STEP/$font/CAM02" "$OUT/step$STEP/$font" "$STEP"
+  scripts/py -m evaluation.ocr_score "$OUT/step$STEP/$font" "$DATA/step$STEP/$font/CAM01"
 done

@@ -28,14 +28,18 @@ for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manyl
 done
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$PY_VERSION" \
     --implementation cp "${platforms[@]}" -d .gpu/whl "${pins[@]}"
-# the generator's font files, as it finds them here (hdc.synth.find_font: same file names
-# there, so it finds them in ~/.fonts, where gpu_train.sh copies them)
+# the generator's font files, as it finds them here (hdc.synth.find_font for the classic
+# renderer, hdc.render.face_path for every face of the randomized one: same file names
+# there, so they are found in ~/.fonts, where gpu_train.sh copies them)
 python3 -c "
 import shutil, sys
-from hdc.synth import FONT_FILES, FontNotFoundError, find_font
+from hdc.render import FACES, FontNotFoundError, face_path
+from hdc.synth import FONT_FILES, find_font
 try:
     for font in FONT_FILES:
         shutil.copy(find_font(font), '.gpu/fonts/')
+    for face in FACES:
+        shutil.copy(face_path(face), '.gpu/fonts/')
 except FontNotFoundError as exc:
     sys.exit(str(exc))
 "

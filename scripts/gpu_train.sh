@@ -1,28 +1,24 @@
 #!/usr/bin/env bash
-# Train on an accelerator machine for a fixed number of minutes: two runs side by side,
-# each with 7 processes making batches (a small network on a GPU waits on data, not math).
-# By default they are session 4's pair:
-#   ft16 - the shipped physics16 weights fine-tuned on all 20 steps (rank8 features), and
-#   p24  - the 24-channel physics24 config from scratch (curriculum from steps 0-9);
-# A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace them (hdc.train arguments
-# after the run folder), e.g. B_NAME=d16 B_ARGS="--config dilated16 --ramp 150"; a name
-# that exists under runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") resumes that committed run.
+# Train on an accelerator machine for a fixed number of minutes: one or two runs side by
+# side, each with several processes making batches (a GPU waits on data, not math).
+# By default it resumes the committed U-Net campaign runs/unet16_rand alone (the run keeps
+# the settings it started with, batch size included, so it continues batch for batch).
+# A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
+# after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
+# that exists under runs/ resumes that committed run.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow); BACKEND=torch tries PyTorch first. Dilated networks
 # (configs dilated16*, grown16) are slow under JAX on the GPU: XLA materializes the dilation as
 # padding instead of using cuDNN's dilated kernels (openxla/xla PR 32231 measured 15-23x
-# slower than PyTorch), and in session 8 two dilated runs side by side trained 1 batch of
-# 64 per second each with the GPU 100% busy, where physics16 pairs ran 6.6/s data-bound.
-# hdc.model now builds dilated convolutions by phase decomposition on JAX with a GPU
-# (PhaseDilatedConv2D: ordinary convolutions, same weights), untested on a GPU so far;
-# BACKEND=torch is the other route. Run folders are packed into OUT_DIR/runs.tgz every
+# slower than PyTorch); hdc.model builds them by phase decomposition there
+# (PhaseDilatedConv2D). Run folders are packed into OUT_DIR/runs.tgz every
 # minute and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
 #
 # Usage: bash scripts/gpu_train.sh OUT_DIR MINUTES [WHEELS_DIR] [FONTS_DIR]
 #   (BATCH and WORKERS in the environment override the batch size 64 and 7 workers per run;
 #    A_WORKERS / B_WORKERS set one run's, e.g. more for a run whose batches cost more)
 #   WHEELS_DIR: wheels to install first (e.g. Keras and its pure-Python needs)
-#   FONTS_DIR:  TrueType files for the generator (LiberationSerif-Regular, DejaVuSans)
+#   FONTS_DIR:  font files for the generator (scripts/gpu_kit.sh copies every face it uses)
 set -uo pipefail
 out=$1
 minutes=$2
@@ -36,7 +32,7 @@ if [ -n "$wheels" ]; then
     export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 if [ -n "$fonts" ]; then
-    mkdir -p "$HOME/.fonts" && cp "$fonts"/*.ttf "$HOME/.fonts/"
+    mkdir -p "$HOME/.fonts" && cp "$fonts"/*.[ot]tf "$HOME/.fonts/"
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -47,10 +43,10 @@ smoke='
 import numpy as np
 from hdc.model import build_model
 from hdc.pipeline import describe_device
-m = build_model("physics16")
+m = build_model("unet16")
 m.compile(optimizer="adam", loss="binary_crossentropy")
 x = np.random.rand(2, 160, 160, 6).astype("float32")
-y = np.random.rand(2, 102, 102, 1).astype("float32")
+y = np.random.rand(2, 160, 160, 1).astype("float32")
 print(float(m.train_on_batch([x, np.ones((2, 1), "float32")], y)), describe_device())
 '
 first=${BACKEND:-jax}
@@ -64,10 +60,10 @@ echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
 common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
-a_name=${A_NAME:-ft16}
-b_name=${B_NAME:-p24}
-read -r -a a_args <<<"${A_ARGS---init weights/physics16 --config physics16_rank8 --lr 1e-3}"
-read -r -a b_args <<<"${B_ARGS---config physics24 --ramp 150}"
+a_name=${A_NAME:-unet16_rand}
+b_name=${B_NAME:-none}
+read -r -a a_args <<<"${A_ARGS-}"
+read -r -a b_args <<<"${B_ARGS-}"
 # a run of that name in the repository's runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") is resumed
 for name in "$a_name" "$b_name"; do # (B_NAME=none: run A alone)
     if [ -d "runs/$name" ]; then cp -r "runs/$name" "$runs/"; fi

@@ -97,6 +97,20 @@ def test_side_by_side_table():
     assert "| 0 | **80.0** | 50.0 |" in table and "| stop step | 0 | -1 |" in table
 
 
+def test_line_count_failures_are_counted_per_step(tmp_path):
+    from evaluation.report import collect, line_failures, method_summary, ocr_line_count
+
+    assert [ocr_line_count(t) for t in ("a | b | c", "a | b", "", "ERROR OSError: x", "a")] == [3, 2, 0, 0, 1]
+    raw = tmp_path / "network" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "step6_Times.csv").write_text("file,score,ocr\nx1,90,a | b | c\nx2,0,a | b\nx3,0,\n")
+    (raw / "step7_Times.csv").write_text("file,score,ocr\ny1,80,a | b | c\n")
+    rows = collect(tmp_path / "network")
+    assert line_failures(rows) == {6: 2, 7: 0}
+    assert "| 6 | 30.0 | 30.0 | 3 | 2 | no |" in method_summary("network", rows)
+    assert "| not 3 lines | 2 |" in side_by_side({"network": rows})
+
+
 def test_score_folder_and_cli(tiny_dataset, tmp_path):
     text_dir = tiny_dataset / "step0" / "Times" / "CAM01"
     out = tmp_path / "png"

@@ -190,3 +190,10 @@ def test_training_pictures_exclude_the_sanity_benchmark_pictures():
     border = int(0.12 * 300)
     assert d[:border].max() == 0 and d[-border:].max() == 0 and d.max() > 0
     assert np.allclose(d * 15, np.round(d * 15), atol=1e-5)
+
+
+def test_setup_installs_every_font_package():
+    from pathlib import Path
+
+    setup = (Path(__file__).resolve().parent.parent / "scripts" / "setup.sh").read_text()
+    assert all(pkg in setup for pkg in render.PACKAGES)

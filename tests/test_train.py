@@ -217,7 +217,9 @@ def test_augmented_stream_flips_pairs(monkeypatch):
     # a frame with one dark blob near the top-left corner, in both cameras
     frame = np.full((100, 160), 0.8, np.float32)
     frame[15:30, 20:40] = 0.1
-    monkeypatch.setattr(synth, "training_pair", lambda *a, **k: (frame.copy(), frame.copy(), ["x", "y", "z"]))
+    monkeypatch.setattr(
+        synth, "training_frame", lambda *a, **k: synth.Frame(frame.copy(), frame.copy(), ["x", "y", "z"], "text", None)
+    )
     src = train.StreamSource(TINY, augment=True)
     corners = set()
     for k in range(16):
@@ -242,8 +244,8 @@ def test_camera_physics_radius_follows_the_pairs_true_radius(monkeypatch):
     real = features.config_features
     monkeypatch.setattr(features, "config_features", lambda n, st, c, r=1.0: seen.append(r) or real(n, st, c, r))
     cams = []
-    real_pair = synth.training_pair
-    monkeypatch.setattr(synth, "training_pair", lambda *a, **k: cams.append(k.get("model")) or real_pair(*a, **k))
+    real_frame = synth.training_frame
+    monkeypatch.setattr(synth, "training_frame", lambda *a, **k: cams.append(k.get("model")) or real_frame(*a, **k))
     for k in range(3):
         train.StreamSource(TINY, physics_radius="camera").pair(9, np.random.default_rng(k))
         train.StreamSource(TINY).pair(9, np.random.default_rng(k))

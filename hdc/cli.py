@@ -1,0 +1,215 @@
+"""The contest entry point's logic: ``python main.py INPUT_DIR OUTPUT_DIR STEP`` (or the
+installed ``hdc-deblur INPUT_DIR OUTPUT_DIR STEP``).
+
+Deblurs every .tif/.tiff in INPUT_DIR (blur step STEP, an integer 0..19) and writes
+``OUTPUT_DIR/<same base name>.png``: 8-bit grayscale, same size as the input, black text
+on white. Images that are not text frames (no plain border, e.g. natural images) get a
+generic Wiener deconvolution instead (``--no-content-check`` turns this off). Exit
+status: 0 when every file was written, 1 when any file failed (the others are still
+written), 2 for a bad command line, folder or step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_step(text: str) -> int | None:
+    """STEP must be an integer 0..19, or 'auto' (estimate each image's step: returns None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        step = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {text!r}") from None
+    if not 0 <= step <= 19:
+        raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {step}")
+    return step
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``--ink-gamma``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def error(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+
+
+def check_output_dir(path: Path) -> str | None:
+    """Create OUTPUT_DIR if missing and prove it is writable; a message on failure."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return f"{path}: output folder is not writable ({exc.strerror or exc})"
+    return None
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the contest contract on ``argv`` (default: the command line); the exit status."""
+    from hdc import features, io, pipeline
+
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Deblur every .tif/.tiff in INPUT_DIR (blur step STEP) into OUTPUT_DIR/<name>.png "
+        "(the HDC2021 contest contract).",
+    )
+    p.add_argument("input_dir", type=Path, help="folder of blurred .tif images")
+    p.add_argument("output_dir", type=Path, help="folder for the deblurred .png images")
+    p.add_argument("step", type=parse_step, help="blur step, integer 0..19, or 'auto' to estimate it per image")
+    p.add_argument(
+        "--method",
+        choices=pipeline.METHODS,
+        default=None,
+        help="network (default when weights exist), wiener, richardson_lucy or identity",
+    )
+    p.add_argument("--weights", default=None, help="weights name, e.g. weights/physics16_rank8 (default)")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="calibration JSON from `python -m hdc.calibrate` (radii for Wiener/RL and the physics channel)",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="tiles per network call (default 8)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=512,
+        help="network input tile size; a 1:7 HDC image fits one tile (default 512, 0: whole image)",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--overwrite", dest="skip_existing", action="store_false", default=False, help="replace existing PNGs (default)"
+    )
+    g.add_argument("--skip-existing", dest="skip_existing", action="store_true", help="keep PNGs that already exist")
+    p.add_argument(
+        "--allow-any-depth", action="store_true", help="also process 8-bit / float images (HDC photographs are 16-bit)"
+    )
+    p.add_argument(
+        "--no-tta", action="store_true", help="network: one pass instead of the average over 4 flips (4x faster)"
+    )
+    p.add_argument(
+        "--no-radius-refinement",
+        action="store_true",
+        help="network: use the table (or calibration) radius as is; by default each step's radius is refined "
+        "blindly on a few of the folder's images (hdc/radius.py)",
+    )
+    p.add_argument(
+        "--median-impl",
+        choices=features.MEDIAN_IMPLS,
+        help="network: how the median input channels are computed (default: as the weights' card says)",
+    )
+    p.add_argument(
+        "--no-content-check",
+        action="store_true",
+        help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
+    )
+    p.add_argument(
+        "--ink-gamma",
+        type=positive_float,
+        default=pipeline.INK_GAMMA,
+        metavar="G",
+        help=f"network: raise the output to the power G, darkening grey stroke edges for the OCR "
+        f"(default {pipeline.INK_GAMMA:g}; 1 = off)",
+    )
+    p.add_argument(
+        "--no-text-block",
+        action="store_true",
+        help="network: keep stray dark marks away from the text block (default: whitened, as the OCR "
+        "would read them as extra lines)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+
+    if not a.input_dir.is_dir():
+        error(f"{a.input_dir}: input folder does not exist")
+        return 2
+    tiffs = io.list_tiffs(a.input_dir)
+    if not tiffs:
+        error(f"{a.input_dir}: no .tif/.tiff files in the input folder")
+        return 2
+    msg = check_output_dir(a.output_dir)
+    if msg:
+        error(msg)
+        return 2
+
+    method = a.method
+    if method is None:
+        if a.weights is not None or pipeline.default_weights_available():
+            method = "network"
+        else:
+            method = "wiener"
+            print(
+                f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
+                file=sys.stderr,
+            )
+    try:
+        deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
+        deblurrer.content_check = not a.no_content_check
+        deblurrer.tta = not a.no_tta
+        deblurrer.refine_radius = not a.no_radius_refinement
+        deblurrer.ink_gamma = a.ink_gamma
+        deblurrer.text_block = not a.no_text_block
+        if a.median_impl and method == "network":
+            deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        error(f"cannot load method {method}: {exc}")
+        return 2
+    where = pipeline.describe_device() if method == "network" else "CPU"
+    label = f"network {deblurrer.config.name}" if method == "network" else method
+    step_text = "auto (estimated per image)" if a.step is None else a.step
+    print(f"{len(tiffs)} images, step {step_text}, method {label}, device {where}", file=sys.stderr, flush=True)
+
+    summary = pipeline.deblur_folder(
+        a.input_dir,
+        a.output_dir,
+        a.step,
+        deblurrer,
+        skip_existing=a.skip_existing,
+        allow_any_depth=a.allow_any_depth,
+        progress=not a.quiet,
+        on_error=error,
+    )
+    print(
+        f"written {len(summary.written)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}; "
+        f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}",
+        file=sys.stderr,
+    )
+    if summary.not_text:
+        n = len(summary.not_text)
+        print(
+            f"{n} {'image is not a text frame' if n == 1 else 'images are not text frames'} (no plain border): "
+            f"deblurred by generic Wiener deconvolution, no text prior (e.g. {summary.not_text[0]})",
+            file=sys.stderr,
+        )
+    for s, est in sorted(summary.radius_estimates.items()):
+        images = f"{est.n_images} {'image' if est.n_images == 1 else 'images'}"
+        lo, hi = min(est.scales), max(est.scales)
+        found = f"no minimum inside x{lo:.2f}-{hi:.2f}, table radius kept" if est.at_edge else "blind refinement"
+        print(
+            f"step {s}: physics-channel radius x{est.scale:.3f} ({found} on {images}) "
+            f"-> {a.output_dir / 'radius_refinement.csv'}",
+            file=sys.stderr,
+        )
+    if summary.estimated:
+        steps = sorted(summary.estimated.values())
+        counts = ", ".join(f"step {s}: {steps.count(s)}" for s in sorted(set(steps)))
+        print(f"estimated steps ({counts}) -> {a.output_dir / 'estimated_steps.csv'}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
