@@ -49,7 +49,7 @@ class PhaseDilatedConv2D(layers.Conv2D):
     as ``Conv2D(dilation_rate=r)`` (same weights, same variables), computed with ordinary
     convolutions. Why: XLA on the GPU (the JAX backend) materializes the dilation as
     padding instead of calling cuDNN's dilated kernels, 15-23x slower than PyTorch per
-    openxla/xla PR 32231; a dilated network trained at 1 batch/s there (session 8). Used
+    openxla/xla PR 32231; a dilated network trained at 1 batch/s there (2026-11-26). Used
     only there (:func:`phase_dilation_pays`): on CPUs the reshuffling costs more than it
     saves (``python -m benchmarks --only dilation``).
     """

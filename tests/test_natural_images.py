@@ -92,3 +92,23 @@ def test_one_background_fit_per_image(tiny_dataset, monkeypatch):
     out = deb(image, sample.step)
     assert len(calls) == 1
     np.testing.assert_array_equal(out, expected)
+
+
+def test_display_pictures_and_their_measure():
+    """Pictures on the display: plain border, 16 grey levels in the picture; the smooth
+    grey-level fit forgives vignetting and contrast, not structure."""
+    from hdc import background
+
+    frame = nat.display_frame("camera", 9)
+    assert frame.scene.shape == frame.blurred.shape == io.IMAGE_SHAPE
+    border = background.border_mask(io.IMAGE_SHAPE)
+    assert np.ptp(frame.scene[border]) < 1e-6  # plain paper around the picture
+    inside = frame.scene[frame.region]
+    _, counts = np.unique(np.round(inside, 5), return_counts=True)
+    assert np.sort(counts)[-16:].sum() > 0.5 * inside.size  # 16 grey levels (mixed only at display-pixel edges)
+    yy, xx = np.mgrid[0 : io.IMAGE_SHAPE[0], 0 : io.IMAGE_SHAPE[1]] / 2000.0
+    shaded = frame.scene * (1.0 - 0.3 * (yy**2 + xx**2)) * 0.7 + 0.05
+    p_shaded, s_shaded = nat.picture_scores(shaded, frame)
+    p_blurred, s_blurred = nat.picture_scores(frame.blurred, frame)
+    assert p_shaded > 40 and s_shaded > 0.98
+    assert p_blurred < 25 and s_blurred < 0.7

@@ -1,0 +1,59 @@
+"""The repository speaks to its users: no internal work-period labels, README commands that CI runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# "session 12", "Session-4", "sessions 3-5": numbered internal work periods. Narrow on
+# purpose: "session" alone (a pytest fixture scope, a TensorFlow API) does not match.
+PERIOD_LABEL = re.compile(r"\b[Ss]essions?[ -]\d+\b")
+TEXT_SUFFIXES = {".py", ".md", ".sh", ".txt", ".toml", ".json", ".csv", ".jsonl", ".cfg", ".yml", ".yaml", ""}
+
+
+def tracked_text_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        paths = [ROOT / p for p in out.splitlines()]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: walk the tree
+        skip = {".git", ".venv", "data", "results", "demo", "__pycache__"}
+        paths = [p for p in ROOT.rglob("*") if not skip & set(p.relative_to(ROOT).parts)]
+    return [p for p in paths if p.is_file() and p.suffix in TEXT_SUFFIXES and p.stat().st_size < 5_000_000]
+
+
+def test_no_tracked_file_labels_work_by_numbered_periods():
+    hits = []
+    for path in tracked_text_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if PERIOD_LABEL.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
+    assert not hits, "numbered work-period labels (use dates or versions):\n" + "\n".join(hits[:20])
+
+
+def test_the_pattern_is_narrow():
+    assert PERIOD_LABEL.search("trained in session 12") and PERIOD_LABEL.search("sessions 3-5")
+    assert not PERIOD_LABEL.search('@pytest.fixture(scope="session")')
+    assert not PERIOD_LABEL.search("tf.compat.v1.Session(config=cfg)")
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick.split("```bash", 1)[1].split("```", 1)[0].splitlines()]
+    commands = [c for c in commands if c]
+    assert len(commands) == 2
+    setup, tests = commands
+    assert setup.startswith("bash scripts/setup.sh") and "bash scripts/setup.sh" in ci
+    assert tests in [line.strip() for line in ci.splitlines()]
+
+
+def test_readme_is_short():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 260
