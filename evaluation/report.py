@@ -149,7 +149,8 @@ def report(results: Path) -> dict[str, list[dict]]:
             continue
         all_rows[d.name] = rows
         with open(d / "scores.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["step", "font", "file", "score"])
+            fields = ["step", "font", "file", "score"] + (["lines"] if all("lines" in r for r in rows) else [])
+            w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
         (d / "summary.md").write_text(method_summary(d.name, rows))

@@ -126,20 +126,53 @@ def estimate_step(image: np.ndarray, estimator: StepEstimator | None = None) -> 
     return int(estimator.predict(image_features(image))[0])
 
 
-def generated_features(per_step: int, seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Features of ``per_step`` generated 1:4 images per step (random cameras, digits)."""
+def generated_features(
+    per_step: int, seed: int, progress: bool = True, render: str = "fixed", aperture: str = "classic"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of ``per_step`` generated 1:4 images per step (random cameras, digits);
+    ``render`` and ``aperture`` as in ``python -m hdc.synth`` (text only)."""
     from tqdm import tqdm
 
     from hdc import synth
+    from hdc.render import RENDERS
 
+    ranges = RENDERS[render]
     xs, ys = [], []
     tasks = [(s, k) for s in range(N_STEPS) for k in range(per_step)]
     for s, k in tqdm(tasks, desc="features", unit="img", disable=not progress):
         rng = np.random.default_rng([seed, s, k, 4242])
-        _, blurred, _ = synth.training_pair(s, rng, scale=1 / FACTOR, digits=True)
-        xs.append(image_features(blurred, factor=1))
+        f = synth.training_frame(s, rng, scale=1 / FACTOR, digits=True, render=ranges, aperture=aperture)
+        xs.append(image_features(f.blurred, factor=1))
         ys.append(s)
     return np.array(xs), np.array(ys)
+
+
+def evaluate_folder(root: str | Path, estimator: StepEstimator, progress: bool = True) -> dict[int, list[int]]:
+    """Estimated steps of every CAM02 frame of a dataset in the HDC layout, by true step."""
+    from tqdm import tqdm
+
+    from hdc import io
+
+    out: dict[int, list[int]] = {}
+    samples = io.list_samples(root)
+    for s in tqdm(samples, desc="estimate", unit="img", disable=not progress):
+        out.setdefault(s.step, []).append(int(estimator.predict(image_features(io.read_image(s.blurred)))[0]))
+    return out
+
+
+def accuracy_table(estimates: dict[int, list[int]]) -> str:
+    """Markdown: per true step the images, exact and within-one-step shares, mean error."""
+    rows = ["| step | images | exact | within 1 | mean error |", "|---:|---:|---:|---:|---:|"]
+    allerr = []
+    for step, est in sorted(estimates.items()):
+        err = np.array(est) - step
+        allerr += list(err)
+        rows.append(
+            f"| {step} | {len(err)} | {np.mean(err == 0):.0%} | {np.mean(np.abs(err) <= 1):.0%} | {err.mean():+.2f} |"
+        )
+    e = np.array(allerr)
+    rows.append(f"| all | {len(e)} | {np.mean(e == 0):.1%} | {np.mean(np.abs(e) <= 1):.1%} | {e.mean():+.2f} |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-step", type=int, default=60)
     p.add_argument("--test-per-step", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="estimator file to write (--fit) or read")
+    p.add_argument(
+        "--render", choices=("fixed", "random"), default="random", help="text rendering of the fitting frames"
+    )
+    p.add_argument("--aperture", choices=("classic", "wide"), default="wide", help="camera family of the frames")
+    p.add_argument("--evaluate", type=Path, metavar="ROOT", help="report accuracy on a dataset's CAM02 frames")
     a = p.parse_args(argv)
+    if a.evaluate:
+        if not a.out.is_file():
+            print(f"error: {a.out}: no step estimator", file=sys.stderr)
+            return 2
+        estimates = evaluate_folder(a.evaluate, StepEstimator.load(a.out))
+        if not estimates:
+            print(f"error: {a.evaluate}: no CAM02 frames", file=sys.stderr)
+            return 2
+        print(accuracy_table(estimates))
+        return 0
     if not a.fit:
-        p.error("nothing to do: use --fit")
-    x, y = generated_features(a.per_step, a.seed)
+        p.error("nothing to do: use --fit or --evaluate ROOT")
+    x, y = generated_features(a.per_step, a.seed, render=a.render, aperture=a.aperture)
     est = StepEstimator.fit(x, y)
     est.save(a.out)
-    xt, yt = generated_features(a.test_per_step, a.seed + 1)
+    xt, yt = generated_features(a.test_per_step, a.seed + 1, render=a.render, aperture=a.aperture)
     err = np.abs(est.predict(xt) - yt)
     print(
         f"saved {a.out}; held-out generated images: exact {np.mean(err == 0):.1%}, "

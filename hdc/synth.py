@@ -45,6 +45,7 @@ from hdc.render import (
     display_shape,
     display_to_camera,
     face_path,
+    font_dirs,
     reflectance,
     render_text,
 )
@@ -73,17 +74,6 @@ INK_LEVEL = (0.06, 0.14)
 """E-ink black as a fraction of full scale."""
 
 
-def _font_dirs() -> list[Path]:
-    dirs = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]
-    try:
-        import matplotlib
-
-        dirs.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
-    except ImportError:  # pragma: no cover - matplotlib is a requirement
-        pass
-    return [d for d in dirs if d.is_dir()]
-
-
 @cache
 def find_font(font: str) -> Path:
     """Path of the TrueType file used for ``font`` ("Times" or "Verdana").
@@ -96,7 +86,7 @@ def find_font(font: str) -> Path:
     if font not in FONT_FILES:
         raise ValueError(f"unknown font {font!r}; expected one of {sorted(FONT_FILES)}")
     for name in FONT_FILES[font]:
-        for d in _font_dirs():
+        for d in font_dirs():
             hits = sorted(d.rglob(name))
             if hits:
                 return hits[0]
