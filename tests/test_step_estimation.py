@@ -36,3 +36,16 @@ def test_main_auto(tiny_dataset, tmp_path, capsys):
     assert rows[0] == "file,estimated_step" and len(rows) == 1 + 5
     samples = [r for r in rows[1:] if "sample" in r]
     assert all(abs(int(r.split(",")[1]) - 4) <= 1 for r in samples)
+
+
+def test_evaluate_folder_and_accuracy_table(tiny_dataset):
+    est = se.StepEstimator.load()
+    estimates = se.evaluate_folder(tiny_dataset, est, progress=False)
+    assert sorted(estimates) == [0, 4] and all(len(v) == 4 for v in estimates.values())
+    table = se.accuracy_table({4: [4, 5, 7], 9: [9, 9]})
+    assert "| 4 | 3 | 33% | 67% | +1.33 |" in table and "| all | 5 | 60.0% | 80.0% | +0.80 |" in table
+
+
+def test_randomized_frames_feed_the_estimator():
+    x, y = se.generated_features(per_step=1, seed=7, progress=False, render="random", aperture="wide")
+    assert x.shape[0] == y.shape[0] == se.N_STEPS and np.all(np.isfinite(x))
