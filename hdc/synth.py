@@ -1,20 +1,26 @@
 """Synthetic HDC2021 data in the exact layout and formats of the real dataset.
 
-A frame is three lines of random characters rendered, like the e-ink display, as binary
-pixels on a coarse "display" grid and upsampled nearest-neighbour to the 2360x1460
-photograph. CAM01 sees it sharp (mild vignetting, low noise); CAM02 sees it through the
-step's :class:`hdc.forward.ForwardModel` (randomized aperture, PSF drift, distortion,
-vignetting, Poisson-Gaussian noise). One random camera is drawn per step (as in the real
-set-up, where focus is fixed for a step) and also photographs the PSF / LSF calibration
-targets.
+A frame is three lines of random characters shown on the e-ink display and photographed.
+The display's content is drawn by :mod:`hdc.render` from ranges of fonts, sizes, display
+pixel pitches, rasterizations, spacing, stroke weights, grey levels and rotations (the
+randomized rendering, the CLI default), or by the classic fixed renderer (one face per
+family, one size, binary pixels at pitch 4; ``--render fixed --aperture classic`` reproduce the
+data sets made with it byte for byte). CAM01 sees it sharp (mild vignetting, low noise);
+CAM02 through the step's :class:`hdc.forward.ForwardModel` (randomized aperture, PSF drift,
+distortion, vignetting, Poisson-Gaussian noise). One random camera is drawn per step (as
+in the real set-up, where focus is fixed for a step) and also photographs the PSF / LSF
+calibration targets.
 
 CLI::
 
     python -m hdc.synth OUT_DIR --steps 0-19 --per-font 100 --seed 0 [--digits] [--symbols]
+        [--render random|leaveout|fixed] [--render-set K=LO:HI,...] [--aperture wide|classic|leaveout]
+        [--preset leaveout]
 
 Deterministic for a given seed; rerunning skips files already complete, so an interrupted
-run resumes. :func:`training_pair` makes the same kind of pair directly at a working scale
-without touching the disk, for streaming training data.
+run resumes. :func:`training_frame` makes the same kind of frame directly at a working
+scale without touching the disk, for streaming training data, optionally with pictures on
+the display instead of text (:mod:`hdc.pictures`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@
   for the generated share and the physics channel when it exists.
 * Every batch is a pure function of (seed, batch index), so stopping and rerunning the
   same command resumes exactly: weights, optimizer state, learning rate, counters.
+* The generated stream's content: ``--render random`` draws each frame's text rendering
+  from :mod:`hdc.render`'s ranges (``--render-set`` narrows them), ``--picture-share``
+  shows pictures instead of text on that share of the frames, ``--aperture wide`` draws
+  cameras from the wider family, ``--physics-radius camera --radius-error E`` gives the
+  physics channel each camera's true radius off by a relative error of std E. All are
+  recorded in the run's state and the exported weights' card.
 * Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
   more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
 * Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau.

@@ -38,6 +38,14 @@ mp = build_model('dilated16', phase_dilation=True)
 mp.set_weights(md.get_weights())
 y = keras.ops.convert_to_numpy(mp([x, np.full((1, 1), 12.0, np.float32)], training=False))
 np.save({out!r}.replace('.npy', '_phase.npy'), y)
+# the U-Net: stated parameter count, seeded weights, same output everywhere
+mu = build_model('unet16')
+assert mu.count_params() == 1944481, mu.count_params()
+for v in mu.weights:
+    v.assign(rng.normal(0, 0.05, v.shape).astype(np.float32))
+x = rng.random((1, 64, 96, 6)).astype(np.float32)
+y = keras.ops.convert_to_numpy(mu([x, np.full((1, 1), 9.0, np.float32)], training=False))
+np.save({out!r}.replace('.npy', '_unet.npy'), y)
 print(keras.backend.backend())
 """
 
@@ -62,8 +70,11 @@ def test_other_backend_matches_tensorflow(backend, tmp_path):
         results[name] = np.load(out)
         results[name + "_dilated"] = np.load(str(out).replace(".npy", "_dilated.npy"))
         results[name + "_phase"] = np.load(str(out).replace(".npy", "_phase.npy"))
+        results[name + "_unet"] = np.load(str(out).replace(".npy", "_unet.npy"))
     assert results["tensorflow_dilated"].shape == (1, 120 - 2 * 53, 120 - 2 * 53, 1)
     assert np.abs(results["tensorflow_dilated"] - results[backend + "_dilated"]).max() < 1e-4
     assert np.abs(results["tensorflow_dilated"] - results[backend + "_phase"]).max() < 1e-4
+    assert results["tensorflow_unet"].shape == (1, 64, 96, 1)
+    assert np.abs(results["tensorflow_unet"] - results[backend + "_unet"]).max() < 1e-4
     if pipeline.default_weights_available():
         assert np.abs(results["tensorflow"] - results[backend]).max() < 1e-3
