@@ -232,7 +232,8 @@ class RenderRanges:
         )
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        """Plain JSON types (lists, not tuples), so that a stored copy compares equal."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         d["fonts"] = {k: list(v) for k, v in self.fonts.items()}
         return d
 

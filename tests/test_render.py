@@ -132,6 +132,7 @@ def test_render_settings_parse_and_reject():
     r = render.TRAIN_RENDER.with_settings("pitch=7:9, size=1, antialias=0")
     assert r.pitch == (7.0, 9.0) and r.size == (1.0, 1.0) and r.antialias == 0.0
     assert render.RenderRanges.from_json(json.loads(json.dumps(r.to_json()))) == r
+    assert json.loads(json.dumps(r.to_json())) == r.to_json()  # a run's stored copy equals a new request
     for bad in ("pitch=9:7", "colour=1", "size=a:b", "pitch=0.5:2"):
         with pytest.raises(ValueError):
             render.TRAIN_RENDER.with_settings(bad)
