@@ -100,6 +100,15 @@ def font_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def find_font_file(filename: str) -> Path | None:
+    """The first file called ``filename`` under :func:`font_dirs` (in their order), or None."""
+    for d in font_dirs():
+        hits = sorted(d.rglob(filename))
+        if hits:
+            return hits[0]
+    return None
+
+
 @cache
 def face_path(name: str) -> Path:
     """Path of the font file of face ``name`` (a key of :data:`FACES`).
@@ -109,10 +118,9 @@ def face_path(name: str) -> Path:
     if name not in FACES:
         raise ValueError(f"unknown font face {name!r}; expected one of {', '.join(FACES)}")
     face = FACES[name]
-    for d in font_dirs():
-        hits = sorted(d.rglob(face.file))
-        if hits:
-            return hits[0]
+    path = find_font_file(face.file)
+    if path is not None:
+        return path
     raise FontNotFoundError(
         f"font {face.name} ({face.file}) not found; install it with: apt-get install {face.package} "
         f"(or run scripts/setup.sh)"

@@ -34,15 +34,23 @@ GRID = (3, 5)
 
 
 def prepare_pair(
-    sharp_small: np.ndarray, blurred_small: np.ndarray, step: int, cfg: ModelConfig, radius_scale: float = 1.0
+    sharp_small: np.ndarray,
+    blurred_small: np.ndarray,
+    step: int,
+    cfg: ModelConfig,
+    radius_scale: float = 1.0,
+    grey: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Working-scale (CAM01, CAM02) -> (features H x W x C, target H x W).
 
     ``radius_scale`` multiplies the physics channel's table radius (see ``StreamSource``).
+    The target is the near-binary text target, or with ``grey`` = (paper, ink)
+    reflectances of a display showing a picture, the grey-level target
+    (:func:`hdc.targets.grey_target`).
     """
     norm = background.normalize(blurred_small)[0]
     feats = features.config_features(norm, step, cfg, radius_scale)
-    target = targets.process_target(sharp_small)
+    target = targets.process_target(sharp_small) if grey is None else targets.grey_target(sharp_small, *grey)
     return feats, target
 
 
@@ -190,9 +198,8 @@ class StreamSource:
         else:
             kw.update(digits=self.digits, symbols=self.symbols)
         f = synth.training_frame(step, rng, scale, **kw)
-        feats, target = prepare_pair(f.sharp, f.blurred, step, self.cfg, r)
-        if f.kind != "text":
-            target = targets.grey_target(f.sharp, f.params.paper, f.params.ink)
+        grey = None if f.kind == "text" else (f.params.paper, f.params.ink)
+        feats, target = prepare_pair(f.sharp, f.blurred, step, self.cfg, r, grey)
         if not flip:
             return feats, target
         return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))

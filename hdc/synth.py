@@ -51,7 +51,7 @@ from hdc.render import (
     display_shape,
     display_to_camera,
     face_path,
-    font_dirs,
+    find_font_file,
     reflectance,
     render_text,
 )
@@ -92,10 +92,9 @@ def find_font(font: str) -> Path:
     if font not in FONT_FILES:
         raise ValueError(f"unknown font {font!r}; expected one of {sorted(FONT_FILES)}")
     for name in FONT_FILES[font]:
-        for d in font_dirs():
-            hits = sorted(d.rglob(name))
-            if hits:
-                return hits[0]
+        path = find_font_file(name)
+        if path is not None:
+            return path
     raise FontNotFoundError(
         f"no font file for {font} (looked for {', '.join(FONT_FILES[font])}); "
         f"install them with: apt-get install {FONT_PACKAGES}"
