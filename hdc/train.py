@@ -23,6 +23,11 @@
 * Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
   more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
 * Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau.
+* ``--devices all|N`` (:mod:`hdc.distribute`): data-parallel over N replicas with the
+  framework's own mechanism (MirroredStrategy on TensorFlow, ``keras.distribution`` on
+  JAX). ``--batch-size`` is per device, so a new run's global batch is N times it; the
+  default learning rate is scaled by N (linear scaling rule) and the default batch workers
+  are N. The run keeps its global batch, so it resumes on any device count dividing it.
 * Checkpoints every ``--checkpoint-minutes`` and on Ctrl-C; CSV log; progress bar; a
   periodic OCR validation (official scoring) keeps the weights with the best mean score.
 """
@@ -42,6 +47,7 @@ import numpy as np
 
 from hdc import io, synth
 from hdc.config import CONFIGS, PRECISIONS, ModelConfig
+from hdc.distribute import Replicas, parse_devices, prepare, setup
 from hdc.keras_import import import_keras
 from hdc.render import RENDER_SETTINGS, RENDERS, RenderRanges
 from hdc.streams import (  # noqa: F401  (the data side, re-exported for the trainer's users)
@@ -167,6 +173,7 @@ class Trainer:
         lr: float = LEARNING_RATE,
         workers: int = 1,
         precision: str = "float32",
+        replicas: Replicas | None = None,
     ):
         keras = import_keras()
 
@@ -174,6 +181,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg, self.source, self.seed, self.batch_size = cfg, source, seed, batch_size
         self.curriculum = curriculum or Curriculum()
+        self.replicas = replicas or Replicas(keras.backend.backend())
+        self.replicas.check_batch(batch_size)
         self.stream = BatchStream(source, cfg, seed, batch_size, workers)
         self.patience = patience
         self.state = {
@@ -188,10 +197,11 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         from hdc.model import build_model
 
-        self.model = build_model(cfg, precision=precision)
-        opt = keras.optimizers.Adam(lr)
-        kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
-        self.model.compile(optimizer=opt, loss="binary_crossentropy", **kwargs)
+        with self.replicas.scope():  # mirrored variables when training on several replicas
+            self.model = build_model(cfg, precision=precision)
+            opt = keras.optimizers.Adam(lr)
+            kwargs = {"jit_compile": True} if jit and keras.backend.backend() == "tensorflow" else {}
+            self.model.compile(optimizer=opt, loss="binary_crossentropy", **kwargs)
         self.val = validation_batches(source, cfg, seed, val_images, self.curriculum.max_step)
         self._resume()
 
@@ -207,8 +217,10 @@ class Trainer:
         if self.ckpt.exists() and state_file.exists():
             loaded = keras.models.load_model(self.ckpt, compile=True)
             self.model.set_weights(loaded.get_weights())
-            # build optimizer variables, then copy the saved optimizer state
-            self.model.optimizer.build(self.model.trainable_variables)
+            # build optimizer variables, then copy the saved optimizer state (a checkpoint
+            # is the same whatever number of replicas wrote it or reads it)
+            with self.replicas.scope():
+                self.model.optimizer.build(self.model.trainable_variables)
             for dst, src in zip(self.model.optimizer.variables, loaded.optimizer.variables):
                 dst.assign(src)
             self.state.update(json.loads(state_file.read_text()))
@@ -256,8 +268,7 @@ class Trainer:
                 break
             i = self.state["batch"]
             x, s, y = self.stream.get(self.curriculum, i)
-            loss = self.model.train_on_batch([x, s], y)
-            losses.append(float(loss if np.ndim(loss) == 0 else loss[0]))
+            losses.append(self.replicas.train_on_batch(self.model, [x, s], y))
             self.state["batch"] = i + 1
             self.state["samples"] += len(x)
         return losses
@@ -351,6 +362,8 @@ def export(
         "train_seconds": round(trainer.state["seconds"], 1),
         # every machine that trained batches of this run (a run may move between machines)
         "machine": "; ".join(trainer.state.get("machines") or [machine]),
+        "devices": trainer.replicas.describe(),
+        "global_batch": trainer.batch_size,
         "keras_backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
@@ -446,9 +459,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--lr", type=float, default=None, help="initial learning rate (default 10^-2.5; 10^-3.5 with --init)"
+        "--lr",
+        type=float,
+        default=None,
+        help="initial learning rate (default 10^-2.5, 10^-3.5 with --init, times the number of devices; "
+        "a given value is taken as is)",
     )
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="crops per device and step (default 16); the global batch is this times --devices",
+    )
+    p.add_argument(
+        "--devices",
+        default="1",
+        metavar="all|N",
+        help="data-parallel training on N devices (GPUs; without GPUs, N logical CPU devices) or all GPUs; "
+        "default 1 (hdc.distribute)",
+    )
     p.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
     p.add_argument("--max-batches", type=int, default=None, help="stop after this many batches in total")
     p.add_argument("--epoch", type=int, default=50, help="batches between validations")
@@ -490,8 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes making training batches ahead of the trainer (same batches as 1; for accelerators)",
+        default=None,
+        help="processes making training batches ahead of the trainer (same batches as 1; for accelerators; "
+        "default: one per device)",
     )
     p.add_argument(
         "--augment",
@@ -538,6 +568,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(default {CAMERA_RADIUS_ERROR})",
     )
     a = p.parse_args(argv)
+    try:
+        devices = parse_devices(a.devices)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    prepare(devices)  # before the backend starts (JAX's logical CPU devices)
 
     from hdc import calibration as hcal
     from hdc.model import GROW_GATE_BIAS, grow, load
@@ -588,9 +624,17 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        replicas = setup(devices)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    n_dev = replicas.count
     start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
-    # what decides the batches stays as the run started, whatever a later command says
-    settings = {"batch_size": a.batch_size, "start_max_step": start, "max_step": a.max_step, "ramp": a.ramp}
+    # what decides the batches stays as the run started, whatever a later command says;
+    # batch_size is the global batch (per device x devices), so a run resumes on any number
+    # of devices that divides it with the same batches
+    settings = {"batch_size": a.batch_size * n_dev, "start_max_step": start, "max_step": a.max_step, "ramp": a.ramp}
     settings = {k: run_setting(a.run_dir, k, v) for k, v in settings.items()}
     settings["min_step"] = run_setting(a.run_dir, "min_step", a.min_step, missing=0)
     try:
@@ -600,11 +644,28 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE)
+    # linear scaling of the learning rate with the global batch (Goyal et al. 2017, "Accurate,
+    # large minibatch SGD"); a resumed run keeps its own learning rate from its state
+    lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE) * n_dev
     batch_size = settings["batch_size"]
-    tr = Trainer(
-        a.run_dir, cfg, source, seed, batch_size, cur, jit=a.jit, lr=lr, workers=a.workers, precision=a.precision
-    )
+    workers = a.workers if a.workers is not None else n_dev
+    try:
+        tr = Trainer(
+            a.run_dir,
+            cfg,
+            source,
+            seed,
+            batch_size,
+            cur,
+            jit=a.jit,
+            lr=lr,
+            workers=workers,
+            precision=a.precision,
+            replicas=replicas,
+        )
+    except ValueError as exc:  # a resumed global batch that does not split over these devices
+        print(f"error: {a.run_dir}: {exc}", file=sys.stderr)
+        return 2
     tr.state.update(
         settings,
         seed=seed,
@@ -639,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
     if a.precision != "float32":
         machine += f", {a.precision}"
+    if replicas.count > 1:
+        machine += f", {replicas.describe()}"
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))

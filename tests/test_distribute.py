@@ -1,0 +1,138 @@
+"""hdc.distribute: data-parallel training on two logical CPU devices equals one device.
+
+Logical devices must be configured before the backend starts, so every check that trains
+on several replicas runs in a fresh Python process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdc import distribute
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# a small U-Net (no BatchNorm: its batch statistics would be per replica)
+TINY_UNET = (
+    "from dataclasses import replace\n"
+    "from hdc import train\n"
+    "train.CONFIGS['tiny_unet'] = replace(train.CONFIGS['unet16'], name='tiny_unet', base=4, depth=2, crop=64)\n"
+)
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_parse_devices():
+    assert distribute.parse_devices("all") is None and distribute.parse_devices("ALL") is None
+    assert distribute.parse_devices("2") == 2 and distribute.parse_devices(1) == 1
+    for bad in ("0", "-1", "two", ""):
+        with pytest.raises(ValueError, match="give 'all' or a positive number"):
+            distribute.parse_devices(bad)
+
+
+def test_batch_must_split_evenly():
+    rep = distribute.Replicas("tensorflow", ["/cpu:0", "/cpu:1", "/cpu:2"])
+    rep.check_batch(6)
+    with pytest.raises(ValueError, match="batch size 4 does not split evenly over 3 replicas"):
+        rep.check_batch(4)
+    assert rep.describe() == "3 replicas (/cpu:0, /cpu:1, /cpu:2), MirroredStrategy"
+
+
+def test_one_step_on_two_replicas_equals_one_device(tmp_path):
+    """Same initial weights, same global batch of 4: one Adam step on two logical CPU
+    replicas (2 crops each) and on one device give the same loss and weights."""
+    code = TINY_UNET + textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        from hdc import distribute
+        from hdc.keras_import import import_keras
+        from hdc.model import build_model
+        from hdc.streams import BatchStream, Curriculum, StreamSource
+        cfg = train.CONFIGS["tiny_unet"]
+        rep = distribute.setup(2)
+        keras = import_keras()
+        x, s, y = BatchStream(StreamSource(cfg), cfg, 0, 4).get(Curriculum(9, 19, 300), 0)
+        keras.utils.set_random_seed(1)
+        single = build_model(cfg)
+        single.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        with rep.scope():
+            multi = build_model(cfg)
+            multi.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        multi.set_weights(single.get_weights())
+        before = single.get_weights()
+        l1 = distribute.Replicas(rep.backend).train_on_batch(single, [x, s], y)
+        l2 = rep.train_on_batch(multi, [x, s], y)
+        moved = max(float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), before))
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), multi.get_weights()))
+        print(json.dumps({"l1": l1, "l2": l2, "moved": moved, "diff": diff, "rep": rep.describe()}))
+        """
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["rep"] == "2 replicas (/cpu:0, /cpu:1), MirroredStrategy"
+    assert out["moved"] > 1e-4  # the step changed the weights (Adam: by about the learning rate)
+    assert abs(out["l1"] - out["l2"]) < 1e-5 * max(1.0, abs(out["l1"]))
+    assert out["diff"] < 1e-5, out  # 100x below the step size
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    from hdc.keras_import import import_keras
+
+    keras = import_keras()
+    return keras.models.load_model(path, compile=False).get_weights()
+
+
+def test_run_started_on_two_devices_resumes_on_one(tmp_path):
+    """``--devices 2`` for 2 batches, then ``--devices 1`` to 4, equals 4 batches on one
+    device (same global batch, same learning rate); the card records the devices; a
+    global batch that does not split over the devices is a clear error."""
+    drive = TINY_UNET + "import sys\nsys.exit(train.main(sys.argv[1:]))\n"
+    common = ["--config", "tiny_unet", "--lr", "1e-3", "--epoch", "2", "--ocr-every", "0", "--workers", "1"]
+    common += ["--precise-bn", "0"]
+    split, straight = str(tmp_path / "split"), str(tmp_path / "straight")
+    r = _python(drive, split, *common, "--devices", "2", "--batch-size", "2", "--max-batches", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((tmp_path / "split" / "state.json").read_text())
+    assert state["batch_size"] == 4 and state["samples"] == 8  # the global batch: 2 per device x 2
+    card = json.loads((tmp_path / "split" / "last.json").read_text())
+    assert card["devices"] == "2 replicas (/cpu:0, /cpu:1), MirroredStrategy" and card["global_batch"] == 4
+    assert "2 replicas" in card["machine"]
+    r = _python(drive, split, *common, "--devices", "1", "--max-batches", "4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = _python(drive, straight, *common, "--devices", "1", "--batch-size", "4", "--max-batches", "4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = _weights(tmp_path / "split" / "checkpoint.keras"), _weights(tmp_path / "straight" / "checkpoint.keras")
+    assert len(a) == len(b)
+    assert max(float(np.abs(u - v).max()) for u, v in zip(a, b)) < 1e-6  # 4 Adam steps of ~1e-3 each
+    card = json.loads((tmp_path / "split" / "last.json").read_text())
+    assert card["devices"] == "1 device (default)" and card["batches"] == 4
+    assert "2 replicas" in card["machine"]  # the machines that trained it, both recorded
+    r = _python(drive, split, *common, "--devices", "3", "--max-batches", "6")
+    assert r.returncode == 2 and "batch size 4 does not split evenly over 3 replicas" in r.stderr
+
+
+def test_cli_rejects_bad_device_counts(tmp_path, capsys):
+    from hdc import train
+
+    assert train.main([str(tmp_path / "r"), "--devices", "0"]) == 2
+    assert "--devices '0': give 'all' or a positive number of devices" in capsys.readouterr().err
