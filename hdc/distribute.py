@@ -75,7 +75,8 @@ class Replicas:
 
     backend: str
     devices: list[str] = field(default_factory=lambda: ["default"])
-    strategy: object | None = None  # tf.distribute.MirroredStrategy with TensorFlow and N > 1
+    strategy: object | None = None
+    """N > 1: ``tf.distribute.MirroredStrategy`` (TensorFlow) or ``keras.distribution.DataParallel`` (JAX)."""
 
     @property
     def count(self) -> int:
@@ -93,7 +94,7 @@ class Replicas:
         """Build and load models and optimizers inside this (mirrored variables on TF)."""
         if self.strategy is None:
             yield
-        else:
+        else:  # both kinds have a scope: the strategy's, or the distribution's
             with self.strategy.scope():
                 yield
 
@@ -105,8 +106,9 @@ class Replicas:
     def train_on_batch(self, model, x, y) -> float:
         """One optimizer step on the global batch (``x`` a list of input arrays), split over
         the replicas; returns the global batch's mean loss."""
-        if self.strategy is None:  # one device, or JAX (DataParallel shards inside Keras)
-            loss = model.train_on_batch(x, y)
+        if self.strategy is None or self.backend == "jax":  # JAX: Keras shards the batch over the mesh
+            with self.scope():
+                loss = model.train_on_batch(x, y)
             return float(loss if np.ndim(loss) == 0 else loss[0])
         n = self.count
 
@@ -192,6 +194,6 @@ def _setup_jax(devices: int | None) -> Replicas:
             )
         chosen = pool[:devices]
     names = [f"{d.platform}:{d.id}" for d in chosen]
-    if len(chosen) > 1:
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=names))
-    return Replicas("jax", names)
+    if len(chosen) == 1:
+        return Replicas("jax", names)
+    return Replicas("jax", names, keras.distribution.DataParallel(devices=names))

@@ -257,7 +257,8 @@ class Trainer:
         if max_step is not None:
             keep = s[:, 0] <= max_step
             x, s, y = x[keep], s[keep], y[keep]
-        return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
+        with self.replicas.scope():
+            return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
 
     def train_batches(self, n: int, deadline: float | None = None) -> list[float]:
         """Train ``n`` batches starting at the current index (fewer when ``time.monotonic()``
