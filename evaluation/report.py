@@ -4,13 +4,20 @@
 (written by run_all_steps.sh), writes ``<method>/scores.csv`` (step, font, file, score),
 ``<method>/summary.md`` and, for all methods side by side, ``summary.md`` and
 ``score_vs_step.png`` (mean and quartiles per step, the 70% pass line).
+
+``python -m evaluation.report RESULTS_DIR --merge DIR_A DIR_B ...`` first gathers the raw
+csv files of results folders written elsewhere (e.g. one machine per range of steps) into
+RESULTS_DIR, then reports on all of them. The same step and font scored twice must agree
+byte for byte; differing copies are an error naming both files (nothing is overwritten).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import filecmp
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -136,6 +143,30 @@ def plot(all_rows: dict[str, list[dict]], path: Path) -> None:
     plt.close(fig)
 
 
+def merge(results: Path, sources: list[Path]) -> int:
+    """Copy every ``<method>/raw/step<N>_<font>.csv`` of ``sources`` into ``results``;
+    returns the number copied. Checks every file before copying any, so a conflict leaves
+    ``results`` as it was."""
+    plan: dict[Path, Path] = {}
+    for src in sources:
+        if not src.is_dir():
+            raise ValueError(f"{src}: no such results folder")
+        found = sorted(src.glob("*/raw/step*_*.csv"))
+        if not found:
+            raise ValueError(f"{src}: no <method>/raw/step<N>_<font>.csv files (not a run_all_steps.sh results folder)")
+        for f in found:
+            dest = results / f.relative_to(src)
+            other = plan.get(dest) or (dest if dest.exists() and dest.resolve() != f.resolve() else None)
+            if other is not None and not filecmp.cmp(f, other, shallow=False):
+                raise ValueError(f"{f} and {other}: different scores for the same method, step and font")
+            if other is None and dest.resolve() != f.resolve():
+                plan[dest] = f
+    for dest, f in plan.items():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+    return len(plan)
+
+
 def report(results: Path) -> dict[str, list[dict]]:
     """Write every per-method and side-by-side output; returns the rows per method."""
     all_rows: dict[str, list[dict]] = {}
@@ -163,7 +194,22 @@ def report(results: Path) -> dict[str, list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evaluation.report", description=__doc__.split("\n\n")[0])
     p.add_argument("results", type=Path, help="results folder of run_all_steps.sh")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="results folders (e.g. from other machines) whose raw scores are gathered into RESULTS first",
+    )
     a = p.parse_args(argv)
+    if a.merge:
+        try:
+            copied = merge(a.results, a.merge)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"merged {copied} raw score files from {len(a.merge)} folders into {a.results}")
     if not a.results.is_dir():
         print(f"error: {a.results}: no such folder", file=sys.stderr)
         return 2

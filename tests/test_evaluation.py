@@ -129,9 +129,10 @@ def test_score_folder_and_cli(tiny_dataset, tmp_path):
 
 
 def test_run_all_steps_script(tiny_dataset, tmp_path):
+    """Two folders at a time: every folder scored, each one's output printed as one block."""
     env = dict(os.environ, RESULTS=str(tmp_path / "results"), PYTHON=sys.executable)
     r = subprocess.run(
-        ["bash", "evaluation/run_all_steps.sh", str(tiny_dataset), "4", "wiener", "sharp"],
+        ["bash", "evaluation/run_all_steps.sh", "--jobs", "2", str(tiny_dataset), "4", "wiener", "sharp"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -152,6 +153,74 @@ def test_run_all_steps_script(tiny_dataset, tmp_path):
     assert Image.open(res / "score_vs_step.png").size[0] > 300
     sharp_mean = np.mean([int(r["score"]) for r in csv.DictReader(open(res / "sharp" / "scores.csv"))])
     assert sharp_mean >= 85
+    # 4 jobs, each a header followed by its own verdict line before the next header
+    lines = [t for t in r.stdout.splitlines() if t.startswith("== ") or t.startswith("mean ")]
+    assert len(lines) == 8 and all(
+        h.startswith("== ") and v.startswith("mean ") for h, v in zip(lines[::2], lines[1::2])
+    )
+    assert sorted(h for h in lines[::2]) == sorted(
+        f"== {m}: step 4, {f}" for m in ("wiener", "sharp") for f in ("Times", "Verdana")
+    )
+    assert "4 folders in " in r.stdout and "with 2 at a time; 0 not scored" in r.stdout
+
+
+def test_run_all_plans_folders_and_refuses_bad_arguments(tiny_dataset, tmp_path, capsys):
+    from evaluation import run_all
+
+    jobs = run_all.plan(tiny_dataset, [0, 4, 7], ["wiener", "sharp"])  # no step7 folder: skipped
+    assert [(j.method, j.step, j.font) for j in jobs] == [
+        (m, s, f) for m in ("wiener", "sharp") for s in (0, 4) for f in ("Times", "Verdana")
+    ]
+    assert run_all.main([str(tmp_path / "missing")]) == 2
+    assert "missing: dataset folder does not exist" in capsys.readouterr().err
+    assert run_all.main([str(tiny_dataset), "--steps", "25"]) == 2
+    assert "steps must be 0..19" in capsys.readouterr().err
+    assert run_all.main([str(tiny_dataset), "--steps", "7", "--results", str(tmp_path / "r")]) == 2
+    assert "no <step>/<font>/CAM02 folders" in capsys.readouterr().err
+    assert run_all.main([str(tiny_dataset), "--jobs", "0"]) == 2
+
+
+def _raw(results: Path, method: str, step: int, font: str, scores: list[int]) -> Path:
+    path = results / method / "raw" / f"step{step}_{font}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "score", "ocr"])
+        for k, v in enumerate(scores):
+            w.writerow([f"s{k}.png", v, "a | b | c"])
+    return path
+
+
+def test_report_merges_results_of_several_machines(tmp_path, capsys):
+    """Steps scored on two machines merge into one report; identical duplicates are fine,
+    differing ones are refused with both files named and nothing copied."""
+    from evaluation import report
+
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "all"
+    _raw(a, "network", 4, "Times", [90, 80])
+    _raw(a, "network", 4, "Verdana", [70, 60])
+    _raw(b, "network", 6, "Times", [50, 40])
+    _raw(b, "network", 4, "Times", [90, 80])  # the same folder scored on both: identical
+    _raw(b, "wiener", 6, "Times", [30, 20])
+    assert report.main([str(out), "--merge", str(a), str(b)]) == 0
+    assert "merged 4 raw score files from 2 folders" in capsys.readouterr().out
+    rows = report.collect(out / "network")
+    assert [(r["step"], r["font"], r["score"]) for r in rows] == [
+        (4, "Times", 90), (4, "Times", 80), (4, "Verdana", 70), (4, "Verdana", 60), (6, "Times", 50), (6, "Times", 40)
+    ]  # fmt: skip
+    summary = (out / "summary.md").read_text()
+    assert "| 4 | **75.0** | - |" in summary and "| 6 | 45.0 | 25.0 |" in summary
+    before = (out / "network" / "raw" / "step6_Times.csv").read_text()
+    c = tmp_path / "c"
+    _raw(c, "network", 6, "Times", [55, 40])
+    _raw(c, "network", 8, "Times", [10, 10])
+    assert report.main([str(out), "--merge", str(c)]) == 2
+    err = capsys.readouterr().err
+    assert "step6_Times.csv" in err and "different scores for the same method, step and font" in err
+    assert (out / "network" / "raw" / "step6_Times.csv").read_text() == before
+    assert not (out / "network" / "raw" / "step8_Times.csv").exists()
+    assert report.main([str(out), "--merge", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such results folder" in capsys.readouterr().err
 
 
 def test_show_preprocessing_panel(tiny_dataset, tmp_path):
