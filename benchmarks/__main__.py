@@ -10,7 +10,11 @@ same run on the same machine (timings are never pass/fail tests). Sections:
 * scoring: seconds per scored image with 1 and 2 tesseract processes;
 * training: crops/s and loss pixels/s per config, vs. the reference config;
 * dilation: a ``dilated16`` training step with Keras' dilated convolution vs. the phase
-  decomposition (run it with KERAS_BACKEND=jax on a GPU too: that is where it should pay).
+  decomposition (run it with KERAS_BACKEND=jax on a GPU too: that is where it should pay);
+* scaling: a ``unet16`` training step (global batch 16) on one device vs. split over two
+  replicas (``hdc.train --devices 2``: GPUs where there are two, else two logical CPU
+  devices sharing the same cores), and scoring a small dataset with ``run_all_steps.sh``
+  one folder at a time vs. two at once.
 """
 
 from __future__ import annotations
@@ -292,6 +296,69 @@ def bench_dilation(repeats: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+_REPLICA_STEP = """
+import json, sys, time
+from hdc import distribute
+distribute.prepare(2)
+from hdc.keras_import import import_keras
+from hdc.model import CONFIGS, build_model
+from benchmarks.__main__ import _training_batch
+keras = import_keras()
+rep = distribute.setup(2)
+cfg, repeats = CONFIGS["unet16"], int(sys.argv[1])
+x, s, y = _training_batch(cfg, 16)
+out = {"devices": rep.describe()}
+for name, how in (("one", distribute.Replicas(rep.backend)), ("two", rep)):
+    with how.scope():
+        m = build_model(cfg, precision=sys.argv[2])
+        m.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    times = []
+    for k in range(repeats + 1):
+        t = time.perf_counter()
+        how.train_on_batch(m, [x, s], y)
+        times.append(time.perf_counter() - t)
+    out[name] = sorted(times[1:])[len(times[1:]) // 2]
+print(json.dumps(out))
+"""
+
+
+def bench_scaling(repeats: int) -> list[tuple[str, str, str]]:
+    """Data-parallel training step and parallel scoring (see the module docstring)."""
+    import json
+    import subprocess
+
+    rows = []
+    for precision in ("float32", "mixed_bfloat16"):
+        r = subprocess.run(
+            [sys.executable, "-c", _REPLICA_STEP, str(max(3, repeats)), precision],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        t = json.loads(r.stdout.strip().splitlines()[-1])
+        rows.append((f"unet16 step ({precision}), global batch 16, 1 device (baseline)", f"{t['one']:.2f} s", "1.00"))
+        rows.append((f"same, {t['devices']}", f"{t['two']:.2f} s", f"{t['two'] / t['one']:.2f}"))
+    from evaluation import run_all
+    from hdc import synth
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "data"
+        synth.generate(root, [4, 8], 2, seed=5, calibration=False, progress=False)
+        times = {}
+        for jobs in (1, 2):
+            t = time.perf_counter()
+            res = Path(d) / f"res{jobs}"
+            n, failed = run_all.run_all(root, [4, 8], ["network"], res, jobs=jobs, progress=False, echo=False)
+            times[jobs] = (time.perf_counter() - t) / n
+            assert failed == 0
+    what = f"run_all_steps.sh, network, {n} folders of 2 images"
+    rows.append((f"{what}, --jobs 1 (baseline)", f"{times[1]:.1f} s/folder", "1.00"))
+    rows.append((f"{what}, --jobs 2", f"{times[2]:.1f} s/folder", f"{times[2] / times[1]:.2f}"))
+    return rows
+
+
 SECTIONS = {
     "generator": bench_generator,
     "preprocessing": bench_preprocessing,
@@ -299,6 +366,7 @@ SECTIONS = {
     "scoring": bench_scoring,
     "training": bench_training,
     "dilation": bench_dilation,
+    "scaling": bench_scaling,
 }
 
 

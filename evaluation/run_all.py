@@ -103,9 +103,11 @@ def run_all(
     extra: list[str] | None = None,
     python: str = sys.executable,
     progress: bool = True,
+    echo: bool = True,
 ) -> tuple[int, int]:
     """Run every job, ``jobs`` at a time; returns (jobs run, jobs whose scoring failed).
-    ``ocr_jobs``: tesseract processes per folder (default 2 with one job at a time, else 1)."""
+    ``ocr_jobs``: tesseract processes per folder (default 2 with one job at a time, else 1);
+    ``echo``: print each job's output block."""
     todo = plan(root, steps, methods)
     ocr_jobs = ocr_jobs or (2 if jobs == 1 else 1)
     failed = 0
@@ -117,7 +119,8 @@ def run_all(
             ok, text = fut.result()
             with lock:
                 failed += not ok
-                bar.write(text)  # one job's block at a time, above the bar
+                if echo:
+                    bar.write(text)  # one job's block at a time, above the bar
                 bar.update(1)
     bar.close()
     return len(todo), failed
