@@ -22,7 +22,9 @@
   recorded in the run's state and the exported weights' card.
 * Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
   more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
-* Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau.
+* Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau
+  (down to 1e-5); ``--restart-lr LR@BATCH`` raises it again once, at that batch (a warm
+  restart, recorded in the state and the card).
 * ``--devices all|N`` (:mod:`hdc.distribute`): data-parallel over N replicas with the
   framework's own mechanism (MirroredStrategy on TensorFlow, ``keras.distribution`` on
   JAX). ``--batch-size`` is per device, so a new run's global batch is N times it; the
@@ -297,6 +299,20 @@ class Trainer:
         """Stop the batch workers (if any)."""
         self.stream.close()
 
+    def warm_restart(self, lr: float, at: int) -> bool:
+        """Set the learning rate to ``lr`` once the run has reached batch ``at`` (a warm
+        restart, Loshchilov & Hutter 2017, "SGDR"), unless done before: the plateau rule
+        starts afresh from there. Recorded in the state (``lr_restarts``), so rerunning the
+        same command does not restart again and a resume replays it exactly. Returns whether
+        it restarted now."""
+        done = self.state.setdefault("lr_restarts", [])
+        if self.state["batch"] < at or any(r["requested_at"] == at for r in done):
+            return False
+        done.append({"requested_at": at, "batch": self.state["batch"], "lr": lr})
+        self.state.update(lr=lr, best_val=None, bad_evals=0)
+        self.model.optimizer.learning_rate.assign(lr)
+        return True
+
     def end_of_epoch(self, train_loss: float, ocr: dict[int, float] | None = None) -> None:
         """Validation, plateau learning-rate schedule, logging.
 
@@ -374,6 +390,8 @@ def export(
         "precise_bn_batches": precise_bn,
         "commit": _git_commit(),
     }
+    if trainer.state.get("lr_restarts"):
+        card["lr_restarts"] = trainer.state["lr_restarts"]
     if getattr(trainer, "init", None):
         card["initialized_from"] = trainer.init
     if "grow_gate_bias" in trainer.state:
@@ -465,6 +483,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="initial learning rate (default 10^-2.5, 10^-3.5 with --init, times the number of devices; "
         "a given value is taken as is)",
+    )
+    p.add_argument(
+        "--restart-lr",
+        default=None,
+        metavar="LR@BATCH",
+        help="warm restart: set the learning rate to LR when the run reaches batch BATCH (once; recorded in "
+        "the state, so the same command resumes exactly), e.g. 2.5e-4@10400",
     )
     p.add_argument(
         "--batch-size",
@@ -571,6 +596,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         devices = parse_devices(a.devices)
+        restart = None
+        if a.restart_lr:
+            lr_text, _, at_text = a.restart_lr.partition("@")
+            try:
+                restart = (float(lr_text), int(at_text))
+            except ValueError:
+                raise ValueError(f"--restart-lr {a.restart_lr!r}: give LR@BATCH, e.g. 2.5e-4@10400") from None
+            if restart[0] <= 0 or restart[1] < 0:
+                raise ValueError(f"--restart-lr {a.restart_lr!r}: the rate must be positive, the batch >= 0")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -717,6 +751,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.max_batches is not None and tr.state["batch"] >= a.max_batches:
             break
         n = a.epoch if a.max_batches is None else min(a.epoch, a.max_batches - tr.state["batch"])
+        if restart and tr.warm_restart(*restart):
+            print(f"warm restart at batch {tr.state['batch']}: learning rate {restart[0]:g}", file=sys.stderr)
         t0 = time.monotonic()
         losses = tr.train_batches(n, deadline=t_end)
         tr.state["seconds"] += time.monotonic() - t0
