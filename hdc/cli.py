@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="network: keep stray dark marks away from the text block (default: whitened, as the OCR "
         "would read them as extra lines)",
     )
+    p.add_argument(
+        "--text-only",
+        action="store_true",
+        help="network: render the whole output as text (default: parts the network renders as a picture, "
+        "in grey levels, are kept as they are; hdc.pipeline.picture_weight)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
 
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         deblurrer.refine_radius = not a.no_radius_refinement
         deblurrer.ink_gamma = a.ink_gamma
         deblurrer.text_block = not a.no_text_block
+        deblurrer.picture_aware = not a.text_only
         if a.median_impl and method == "network":
             deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
     except (FileNotFoundError, OSError, ValueError) as exc:

@@ -4,16 +4,18 @@
 
 * ``network``: the trained step-conditioned network (``weights/<name>``), its output
   rendered for the organizers' OCR (:meth:`Deblurrer.render`: stray marks away from the
-  text block whitened, then raised to the power :data:`INK_GAMMA`);
+  text block whitened, then raised to the power :data:`INK_GAMMA`) where it is text, and
+  kept as it is where it is a picture shown on the display (:func:`picture_weight`: the
+  network answers pictures with grey levels, text with ink and paper);
 * ``wiener`` / ``richardson_lucy``: classical baselines (scikit-image restoration with the
   forward model's nominal disk PSF at 1:4 scale after background normalization, then
   background flattening and Otsu binarization);
 * ``identity``: the input photograph as is (what OCR sees without deblurring).
 
-Frames that are not HDC text frames (no plain display border, e.g. the contest's
-natural-image sanity check) skip the text path and get :func:`generic_deconvolve`, a
-content-agnostic Wiener deconvolution: the text prior of the network and the baselines'
-binarization would otherwise turn them into letters and blobs.
+Frames without a plain display border (photographs that are not of the display at all)
+skip the network and get :func:`generic_deconvolve`, a content-agnostic Wiener
+deconvolution: a fallback for what the network was never trained on. Pictures shown on
+the display itself have the border and go through the network like text.
 
 :func:`deblur_folder` implements the contest contract on a folder, never losing work on
 a bad file.
@@ -110,6 +112,39 @@ def keep_text_block(
     mass = np.asarray(ndi.sum(darkness, groups, index=np.arange(1, n + 1)))
     keep = np.isin(groups, 1 + np.flatnonzero(mass >= STRAY_MARK_FRACTION * mass.max()))
     return np.where(keep, small, np.float32(1.0)).astype(small.dtype, copy=False)
+
+
+PICTURE_WINDOW_PX: float = 315.0
+"""Full-resolution width of the square window in which :func:`picture_weight` measures
+how much of a network output is grey: a text line with its gaps (45 working pixels at
+1:7), so the ink edges of text never fill it."""
+PICTURE_GREY_SHARE: float = 0.5
+"""A window whose share of grey output pixels exceeds this is picture: measured with
+``python -m evaluation.picture_rule``, text frames reach at most ~0.45 in any window (hazy
+high steps included) and pictures shown on the display exceed it over most of their area."""
+GREY_BAND: tuple[float, float] = (0.2, 0.8)
+"""Output levels counted as grey (the network's text output is near 0 or 1 but at ink edges)."""
+
+
+def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
+    """Where a working-scale network output shows a picture rather than text: a weight in
+    [0, 1] per pixel (1 = picture), or None when nothing in it is picture-like.
+
+    The network decides the content: trained on text with near-binary targets and on
+    pictures with grey-level targets, it answers text with ink and paper and pictures with
+    grey levels. A pixel is picture when the window of :data:`PICTURE_WINDOW_PX` around it,
+    or one within half a window (the picture's edges), is more than
+    :data:`PICTURE_GREY_SHARE` grey (:data:`GREY_BAND`); the weight is then softened over
+    a few pixels so that text and picture parts of a frame join without a seam.
+    """
+    lo, hi = GREY_BAND
+    grey = ((small > lo) & (small < hi)).astype(np.float32)
+    w = max(3, int(round(PICTURE_WINDOW_PX / factor)) | 1)
+    core = ndi.uniform_filter(grey, w, mode="constant") > PICTURE_GREY_SHARE
+    if not core.any():
+        return None
+    region = ndi.uniform_filter(core.astype(np.float32), w, mode="constant") > 0  # dilated by half a window
+    return np.clip(ndi.uniform_filter(region.astype(np.float32), 5, mode="nearest"), 0.0, 1.0)
 
 
 def finalize(result: np.ndarray) -> np.ndarray:
@@ -262,6 +297,11 @@ class Deblurrer:
     """Network: exponent applied to the full-size output (:func:`darken_ink`; 1 = off)."""
     text_block: bool = True
     """Network: whiten stray marks away from the text block (:func:`keep_text_block`)."""
+    picture_aware: bool = True
+    """Network: render picture-like parts of the output as they are (:func:`picture_weight`),
+    the text rendering (text block, ink exponent) only on the rest."""
+    last_picture_share: float = 0.0
+    """Share of the last network output rendered as picture (set by :meth:`render`)."""
 
     def restore_small(
         self, norm: np.ndarray, step: int, radius_scale: float | None = None, tta: bool | None = None
@@ -367,13 +407,24 @@ class Deblurrer:
         return self.render(self.restore_small(norm, step), shape)
 
     def render(self, small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """A working-scale restoration -> full-size ``shape`` uint8 (see :meth:`restore_normalized`)."""
+        """A working-scale restoration -> full-size ``shape`` uint8 (see :meth:`restore_normalized`).
+
+        The network's output is rendered for the OCR (text block, ink exponent) where it is
+        text; where :func:`picture_weight` finds a picture, the output is kept as it is.
+        """
         if self.method != "network":
             return finalize(upsample(small, shape, self.factor))
+        picture = picture_weight(small, self.factor) if self.picture_aware else None
+        self.last_picture_share = 0.0 if picture is None else float(picture.mean())
+        text = small if picture is None else np.where(picture > 0, np.float32(1.0), small)
         if self.text_block:
-            # ink = what the darkening will make darker than mid-grey
-            small = keep_text_block(small, self.factor, ink_level=0.5 ** (1.0 / self.ink_gamma))
-        return finalize(darken_ink(upsample(small, shape, self.factor), self.ink_gamma))
+            # ink = what the darkening will make darker than mid-grey; pictures take no part
+            text = keep_text_block(text, self.factor, ink_level=0.5 ** (1.0 / self.ink_gamma))
+        out = darken_ink(upsample(text, shape, self.factor), self.ink_gamma)
+        if picture is not None:
+            weight = upsample(picture, shape, self.factor)
+            out = weight * upsample(small, shape, self.factor) + (1.0 - weight) * out
+        return finalize(out)
 
 
 def load_deblurrer(

@@ -112,3 +112,62 @@ def test_display_pictures_and_their_measure():
     p_blurred, s_blurred = nat.picture_scores(frame.blurred, frame)
     assert p_shaded > 40 and s_shaded > 0.98
     assert p_blurred < 25 and s_blurred < 0.7
+
+
+def _text_output(seed: int = 0) -> np.ndarray:
+    """A text-like network output at 1:7: three lines of ink on white paper, with the grey
+    stroke edges a soft output has."""
+    from hdc import synth
+
+    ink = synth.render_display(["KbTxwQmPza", "HrEaNdTeGb", "FgUjYiWkBm"], "Times", np.random.default_rng(seed))
+    small = features.downscale(synth.upsample_display(ink), 7)
+    return np.clip(1.0 - small / max(small.max(), 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def _with_picture(small: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """``small`` with a smooth grey picture (a sinusoidal pattern in 0.25..0.75) in a region."""
+    out = small.copy()
+    yy, xx = np.mgrid[rows, cols]
+    out[rows, cols] = 0.5 + 0.25 * np.sin(yy / 6.0) * np.cos(xx / 9.0)
+    return out
+
+
+def test_picture_rule_keeps_text_and_finds_pictures():
+    text = _text_output()
+    assert 0.005 < float(np.mean((text > 0.2) & (text < 0.8))) < 0.15  # grey ink edges, as the network's
+    assert pipeline.picture_weight(text, 7) is None
+    rows, cols = slice(20, 120), slice(30, 140)
+    weight = pipeline.picture_weight(_with_picture(np.ones_like(text), rows, cols), 7)
+    assert weight is not None and weight.shape == text.shape
+    assert weight[rows, cols].min() > 0.99  # the whole picture, edges included
+    assert weight[:, 200:].max() == 0.0 and weight[160:, :].max() == 0.0  # paper away from it
+
+
+def test_render_keeps_pictures_and_renders_text_as_before():
+    """Text alone: the same bytes as the text-only rendering. Text beside a picture: the
+    picture as the network gave it (not darkened by the ink exponent), the text lines
+    rendered as text (not whitened as stray marks next to the picture's mass)."""
+    from hdc.config import CONFIGS
+
+    cfg = CONFIGS["unet16"]  # rendering needs only the working scale (1:7)
+    deb = pipeline.Deblurrer(method="network", config=cfg)
+    plain = pipeline.Deblurrer(method="network", config=cfg, picture_aware=False)
+    shape = io.IMAGE_SHAPE
+    text = _text_output()
+    np.testing.assert_array_equal(deb.render(text, shape), plain.render(text, shape))
+    assert deb.last_picture_share == 0.0
+    lines_left = text.copy()
+    lines_left[:, 180:] = 1.0  # the left part of the lines (text spans columns 65-258)
+    rows, cols = slice(0, text.shape[0]), slice(220, text.shape[1])  # a picture on the right, 40 px away
+    mixed = _with_picture(lines_left, rows, cols)
+    out = deb.render(mixed, shape).astype(np.float32) / 255
+    assert 0.25 < deb.last_picture_share < 0.6
+    expected_pic = pipeline.upsample(mixed, shape, 7)
+    c0 = 230 * 7
+    assert np.abs(out[:, c0:] - expected_pic[:, c0:]).max() < 1.5 / 255
+    # the text as it is rendered without the picture: the picture's ink mass (6x the
+    # text's) would otherwise make the lines stray marks of the picture's group
+    text_only = plain.render(lines_left, shape).astype(np.float32) / 255
+    c1 = (220 - 23) * 7  # beyond the picture's reach (half a window)
+    assert np.abs(out[:, :c1] - text_only[:, :c1]).max() < 1.5 / 255
+    assert np.mean(out[:, :c1] < 0.5) > 0.01  # the text is still there
