@@ -124,6 +124,9 @@ PICTURE_GREY_SHARE: float = 0.5
 high steps included) and pictures shown on the display exceed it over most of their area."""
 GREY_BAND: tuple[float, float] = (0.2, 0.8)
 """Output levels counted as grey (the network's text output is near 0 or 1 but at ink edges)."""
+PAPER_LEVEL: float = 0.9
+"""Output above this is paper: a picture region grows over all content connected to it
+(its flat dark or light areas are not grey, but are picture)."""
 
 
 def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
@@ -134,8 +137,10 @@ def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
     pictures with grey-level targets, it answers text with ink and paper and pictures with
     grey levels. A pixel is picture when the window of :data:`PICTURE_WINDOW_PX` around it,
     or one within half a window (the picture's edges), is more than
-    :data:`PICTURE_GREY_SHARE` grey (:data:`GREY_BAND`); the weight is then softened over
-    a few pixels so that text and picture parts of a frame join without a seam.
+    :data:`PICTURE_GREY_SHARE` grey (:data:`GREY_BAND`); the region then grows over the
+    content (darker than :data:`PAPER_LEVEL`) connected to it and over its holes, since a
+    picture's flat dark or light areas are not grey; the weight is softened over a few
+    pixels so that text and picture parts of a frame join without a seam.
     """
     lo, hi = GREY_BAND
     grey = ((small > lo) & (small < hi)).astype(np.float32)
@@ -144,6 +149,10 @@ def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
     if not core.any():
         return None
     region = ndi.uniform_filter(core.astype(np.float32), w, mode="constant") > 0  # dilated by half a window
+    content = small < PAPER_LEVEL
+    region |= ndi.binary_propagation(region & content, structure=np.ones((3, 3), bool), mask=content)
+    region = ndi.binary_fill_holes(region)
+    region = ndi.uniform_filter(region.astype(np.float32), 5, mode="nearest") > 0  # the soft edge lies outside
     return np.clip(ndi.uniform_filter(region.astype(np.float32), 5, mode="nearest"), 0.0, 1.0)
 
 

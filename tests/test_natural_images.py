@@ -141,6 +141,14 @@ def test_picture_rule_keeps_text_and_finds_pictures():
     assert weight is not None and weight.shape == text.shape
     assert weight[rows, cols].min() > 0.99  # the whole picture, edges included
     assert weight[:, 200:].max() == 0.0 and weight[160:, :].max() == 0.0  # paper away from it
+    # flat areas of a picture are not grey, but are picture: a black band along its edge
+    # and a white patch inside it
+    picture = _with_picture(np.ones_like(text), rows, cols)
+    picture[20:120, 30:75] = 0.02
+    picture[35:105, 80:134] = 1.0
+    weight = pipeline.picture_weight(picture, 7)
+    assert weight[rows, cols].min() > 0.99
+    assert weight[:, 200:].max() == 0.0 and weight[160:, :].max() == 0.0
 
 
 def test_render_keeps_pictures_and_renders_text_as_before():
