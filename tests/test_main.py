@@ -228,7 +228,8 @@ def test_ink_gamma_option(folder, tmp_path, small_weights, capsys):
     one.mkdir()
     shutil.copy(next(t for t in io.list_tiffs(folder) if "sample" in t.name), one)  # a text frame
     base = [one, None, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"]
-    base += ["--no-text-block"]  # the untrained net's output is not a text block
+    # the untrained net's output is not a text block, and its grey would read as a picture
+    base += ["--no-text-block", "--text-only"]
     outs = {}
     for g in ("1", "3.5"):
         argv = list(base)
@@ -242,6 +243,11 @@ def test_ink_gamma_option(folder, tmp_path, small_weights, capsys):
     assert grey.sum() > 100  # an untrained net leaves plenty of grey to darken
     expected = 255.0 * (plain[grey] / 255.0) ** 3.5
     assert np.abs(dark[grey] - expected).max() <= 3  # the power law, up to 8-bit rounding of the input
+    # without --text-only the untrained net's grey output reads as a picture: kept as it is
+    code, err = _run([one, tmp_path / "aware", *base[2:-1], "--ink-gamma", "3.5"], capsys)
+    assert code == 0, err
+    aware = np.asarray(Image.open(next((tmp_path / "aware").glob("*.png"))), dtype=np.float64)
+    assert np.mean(np.abs(aware - plain) <= 1) > 0.9 and np.mean(np.abs(aware - dark) > 3) > 0.05
     for bad in ("0", "-1", "nan", "x"):
         argv = list(base)
         argv[1] = tmp_path / "bad"
