@@ -118,10 +118,12 @@ PICTURE_WINDOW_PX: float = 315.0
 """Full-resolution width of the square window in which :func:`picture_weight` measures
 how much of a network output is grey: a text line with its gaps (45 working pixels at
 1:7), so the ink edges of text never fill it."""
-PICTURE_GREY_SHARE: float = 0.5
-"""A window whose share of grey output pixels exceeds this is picture: measured with
-``python -m evaluation.picture_rule``, text frames reach at most ~0.45 in any window (hazy
-high steps included) and pictures shown on the display exceed it over most of their area."""
+PICTURE_GREY_SHARE: float = 0.6
+"""A window whose share of grey output pixels exceeds this is picture. Measured with
+``python -m evaluation.picture_rule`` (docs/experiments.md, 2026-12-02): text frames stay
+below it but for a few hazy outputs at steps 12-19 (where the network fails to read them
+anyway), every picture of the training kinds and the held-out pictures exceed it; 0.5 took
+five times as many hazy text frames for pictures, 0.7 lost small pictures."""
 GREY_BAND: tuple[float, float] = (0.2, 0.8)
 """Output levels counted as grey (the network's text output is near 0 or 1 but at ink edges)."""
 PAPER_LEVEL: float = 0.9
