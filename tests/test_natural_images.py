@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,23 @@ def test_render_keeps_pictures_and_renders_text_as_before():
     c1 = (200 - 23) * 7  # beyond the picture's reach (half a window)
     assert np.abs(out[:, :c1] - text_only[:, :c1]).max() < 1.5 / 255
     assert np.mean(out[:, :c1] < 0.5) > 0.01  # the text is still there
+
+
+CANDIDATE = Path(__file__).resolve().parent.parent / "runs" / "unet16_rand" / "best"
+
+
+@pytest.mark.skipif(not CANDIDATE.with_suffix(".weights.h5").is_file(), reason="no picture-trained weights")
+def test_picture_trained_network_leaves_display_pictures_better_than_blurred(tiny_dataset):
+    """The organizers' sanity check on the display: with the network trained on pictures
+    too (the U-Net campaign's best weights), pictures come out above their blurred input
+    inside the picture, and a text frame still goes through the text rendering."""
+    deb = pipeline.load_deblurrer("network", str(CANDIDATE))
+    for name, step in (("camera", 5), ("coffee", 12)):
+        frame = nat.display_frame(name, step)
+        out = deb(frame.blurred, step)
+        assert deb.last_picture_share > 0.3, (name, step)
+        gain = nat.picture_scores(out, frame)[0] - nat.picture_scores(frame.blurred, frame)[0]
+        assert gain > 0.5, (name, step, gain)
+    sample = io.list_samples(tiny_dataset, [4])[0]
+    out = deb(io.read_image(sample.blurred), 4)
+    assert deb.last_picture_share == 0.0 and np.mean((out < 30) | (out > 225)) > 0.9  # ink and paper
