@@ -23,8 +23,8 @@
 * Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
   more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
 * Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau
-  (down to 1e-5); ``--restart-lr LR@BATCH`` raises it again once, at that batch (a warm
-  restart, recorded in the state and the card).
+  (down to 1e-5); ``--restart-lr LR@BATCH[,...]`` raises it again once at each such batch
+  (warm restarts, recorded in the state and the card).
 * ``--devices all|N`` (:mod:`hdc.distribute`): data-parallel over N replicas with the
   framework's own mechanism (MirroredStrategy on TensorFlow, ``keras.distribution`` on
   JAX). ``--batch-size`` is per device, so a new run's global batch is N times it; the
@@ -424,6 +424,23 @@ def machine_description() -> str:
     return f"{platform.node() or 'host'}: {os.cpu_count()} CPU cores, {describe_device()}"
 
 
+def parse_restarts(text: str) -> list[tuple[float, int]]:
+    """``"2.5e-4@10400,1e-4@15000"`` -> [(2.5e-4, 10400), (1e-4, 15000)], by batch."""
+    out = []
+    for part in (t.strip() for t in text.split(",")):
+        if not part:
+            continue
+        lr_text, _, at_text = part.partition("@")
+        try:
+            lr, at = float(lr_text), int(at_text)
+        except ValueError:
+            raise ValueError(f"--restart-lr {part!r}: give LR@BATCH, e.g. 2.5e-4@10400") from None
+        if not lr > 0 or at < 0:
+            raise ValueError(f"--restart-lr {part!r}: the rate must be positive, the batch >= 0")
+        out.append((lr, at))
+    return sorted(out, key=lambda r: r[1])
+
+
 _UNSET = object()
 
 
@@ -487,9 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--restart-lr",
         default=None,
-        metavar="LR@BATCH",
-        help="warm restart: set the learning rate to LR when the run reaches batch BATCH (once; recorded in "
-        "the state, so the same command resumes exactly), e.g. 2.5e-4@10400",
+        metavar="LR@BATCH[,...]",
+        help="warm restarts: set the learning rate to LR when the run reaches batch BATCH (each once; recorded "
+        "in the state, so the same command resumes exactly), e.g. 2.5e-4@10400,2.5e-4@15500",
     )
     p.add_argument(
         "--batch-size",
@@ -596,15 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         devices = parse_devices(a.devices)
-        restart = None
-        if a.restart_lr:
-            lr_text, _, at_text = a.restart_lr.partition("@")
-            try:
-                restart = (float(lr_text), int(at_text))
-            except ValueError:
-                raise ValueError(f"--restart-lr {a.restart_lr!r}: give LR@BATCH, e.g. 2.5e-4@10400") from None
-            if restart[0] <= 0 or restart[1] < 0:
-                raise ValueError(f"--restart-lr {a.restart_lr!r}: the rate must be positive, the batch >= 0")
+        restarts = parse_restarts(a.restart_lr or "")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -751,8 +760,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.max_batches is not None and tr.state["batch"] >= a.max_batches:
             break
         n = a.epoch if a.max_batches is None else min(a.epoch, a.max_batches - tr.state["batch"])
-        if restart and tr.warm_restart(*restart):
-            print(f"warm restart at batch {tr.state['batch']}: learning rate {restart[0]:g}", file=sys.stderr)
+        for lr_at in restarts:
+            if tr.warm_restart(*lr_at):
+                print(f"warm restart at batch {tr.state['batch']}: learning rate {lr_at[0]:g}", file=sys.stderr)
         t0 = time.monotonic()
         losses = tr.train_batches(n, deadline=t_end)
         tr.state["seconds"] += time.monotonic() - t0

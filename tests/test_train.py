@@ -463,14 +463,15 @@ def test_min_step_leaves_the_easier_steps_out():
 
 
 def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, capsys):
-    """--restart-lr LR@B sets the learning rate at batch B once (recorded, not repeated by
-    the same command later); stopping before B and resuming gives the straight run's weights."""
+    """--restart-lr LR@B,... sets the learning rate at each batch B once (recorded, not
+    repeated by the same command later); stopping before B and resuming gives the straight
+    run's weights."""
     from hdc.keras_import import import_keras
 
     keras = import_keras()
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     common = ["--config", "tiny", "--batch-size", "4", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
-    common += ["--lr", "1e-3", "--restart-lr", "2e-2@2"]
+    common += ["--lr", "1e-3", "--restart-lr", "5e-3@4,2e-2@2"]
     straight, split = str(tmp_path / "a"), str(tmp_path / "b")
     assert train.main([straight, *common, "--max-batches", "6"]) == 0
     assert train.main([split, *common, "--max-batches", "2"]) == 0
@@ -479,12 +480,20 @@ def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, ca
     assert train.main([split, *common, "--max-batches", "6"]) == 0  # the same command: no second restart
     for run in (tmp_path / "a", tmp_path / "b"):
         state = json.loads((run / "state.json").read_text())
-        assert state["lr"] == 2e-2 and state["lr_restarts"] == [{"requested_at": 2, "batch": 2, "lr": 2e-2}]
+        assert state["lr"] == 5e-3 and state["lr_restarts"] == [
+            {"requested_at": 2, "batch": 2, "lr": 2e-2},
+            {"requested_at": 4, "batch": 4, "lr": 5e-3},
+        ]
     assert json.loads((tmp_path / "b" / "last.json").read_text())["lr_restarts"][0]["lr"] == 2e-2
-    assert capsys.readouterr().err.count("warm restart at batch 2: learning rate 0.02") == 2
+    err = capsys.readouterr().err
+    assert err.count("warm restart at batch 2: learning rate 0.02") == 2
+    assert err.count("warm restart at batch 4: learning rate 0.005") == 2
     wa = keras.models.load_model(tmp_path / "a" / "checkpoint.keras", compile=False).get_weights()
     wb = keras.models.load_model(tmp_path / "b" / "checkpoint.keras", compile=False).get_weights()
     for x, y in zip(wa, wb):
         assert np.allclose(x, y, rtol=1e-4, atol=1e-5)
     assert train.main([split, *common[:-1], "2e-2"]) == 2
     assert "give LR@BATCH" in capsys.readouterr().err
+    assert train.parse_restarts("1e-3@5, 2e-3@1,") == [(2e-3, 1), (1e-3, 5)]
+    with pytest.raises(ValueError, match="the rate must be positive"):
+        train.parse_restarts("0@5")
