@@ -144,6 +144,10 @@ def bench_preprocessing(repeats: int) -> list[tuple[str, str, str]]:
     ]
 
 
+INFERENCE_WEIGHTS: str | None = None
+"""Weights the inference section times (``--weights``; None: the shipped ones)."""
+
+
 def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
     from hdc import background, features, io, pipeline, radius
 
@@ -157,9 +161,9 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
         t_ident = timeit(lambda: io.write_png(out, ident(io.read_image(blurred), 8)), repeats)
         rows.append(("identity pipeline: read + write (baseline)", f"{t_ident:.3f} s", "1.00"))
         rows.append(("read 16-bit TIFF", f"{t_read:.3f} s", f"{t_read / t_ident:.2f}"))
-        if pipeline.default_weights_available():
+        if INFERENCE_WEIGHTS or pipeline.default_weights_available():
             t0 = time.perf_counter()
-            deb = pipeline.load_deblurrer("network")
+            deb = pipeline.load_deblurrer("network", INFERENCE_WEIGHTS)
             rows.append(("model load (once per run)", f"{time.perf_counter() - t0:.2f} s", ""))
             cfg = deb.config
             t_norm = timeit(lambda: pipeline.normalized_small(img, cfg.factor), repeats)
@@ -407,7 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    p.add_argument(
+        "--weights", help="inference section: time these network weights instead of the shipped ones (with --out)"
+    )
     a = p.parse_args(argv)
+    global INFERENCE_WEIGHTS
+    INFERENCE_WEIGHTS = a.weights
     lines = [
         "# Benchmarks",
         "",
