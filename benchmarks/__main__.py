@@ -417,12 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     global INFERENCE_WEIGHTS
     INFERENCE_WEIGHTS = a.weights
+    weights = f" --weights {a.weights}" if a.weights else ""
     lines = [
         "# Benchmarks",
         "",
         f"Machine: {machine_info()}",
         "",
-        f"Command: `python -m benchmarks{' --only ' + ' '.join(a.only) if a.only else ''}` "
+        f"Command: `python -m benchmarks{' --only ' + ' '.join(a.only) if a.only else ''}{weights}` "
         f"(median of {a.repeats} repeats; ratio = time or throughput relative to the section's baseline, same run)",
         "",
     ]
@@ -432,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = SECTIONS[name](a.repeats)
         sec = [f"## {name}", ""]
         if a.only:
-            sec += [f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}`.", ""]
+            sec += [f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}{weights}`.", ""]
         sec += ["| what | median | ratio |", "|---|---:|---:|"]
         sec += [f"| {w} | {v} | {r} |" for w, v, r in rows]
         sections[name] = "\n".join(sec) + "\n"
