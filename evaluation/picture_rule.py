@@ -24,7 +24,6 @@ import argparse
 import sys
 
 import numpy as np
-from scipy import ndimage as ndi
 from tqdm import tqdm
 
 
@@ -32,10 +31,7 @@ def max_grey_share(small: np.ndarray, factor: int) -> float:
     """The largest share of grey pixels in any window of the rule's size."""
     from hdc import pipeline
 
-    lo, hi = pipeline.GREY_BAND
-    grey = ((small > lo) & (small < hi)).astype(np.float32)
-    w = max(3, int(round(pipeline.PICTURE_WINDOW_PX / factor)) | 1)
-    return float(ndi.uniform_filter(grey, w, mode="constant").max())
+    return float(pipeline.grey_share(small, factor).max())
 
 
 def frames(steps: list[int], per_step: int, seed: int):

@@ -131,6 +131,18 @@ PAPER_LEVEL: float = 0.9
 (its flat dark or light areas are not grey, but are picture)."""
 
 
+def picture_window(factor: int) -> int:
+    """:data:`PICTURE_WINDOW_PX` in working pixels at 1:``factor`` (odd)."""
+    return max(3, int(round(PICTURE_WINDOW_PX / factor)) | 1)
+
+
+def grey_share(small: np.ndarray, factor: int) -> np.ndarray:
+    """Per pixel, the share of grey output (:data:`GREY_BAND`) in the window around it."""
+    lo, hi = GREY_BAND
+    grey = ((small > lo) & (small < hi)).astype(np.float32)
+    return ndi.uniform_filter(grey, picture_window(factor), mode="constant")
+
+
 def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
     """Where a working-scale network output shows a picture rather than text: a weight in
     [0, 1] per pixel (1 = picture), or None when nothing in it is picture-like.
@@ -144,10 +156,8 @@ def picture_weight(small: np.ndarray, factor: int) -> np.ndarray | None:
     picture's flat dark or light areas are not grey; the weight is softened over a few
     pixels so that text and picture parts of a frame join without a seam.
     """
-    lo, hi = GREY_BAND
-    grey = ((small > lo) & (small < hi)).astype(np.float32)
-    w = max(3, int(round(PICTURE_WINDOW_PX / factor)) | 1)
-    core = ndi.uniform_filter(grey, w, mode="constant") > PICTURE_GREY_SHARE
+    w = picture_window(factor)
+    core = grey_share(small, factor) > PICTURE_GREY_SHARE
     if not core.any():
         return None
     region = ndi.uniform_filter(core.astype(np.float32), w, mode="constant") > 0  # dilated by half a window
