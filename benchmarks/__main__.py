@@ -354,9 +354,9 @@ def bench_scaling(repeats: int) -> list[tuple[str, str, str]]:
         for jobs in (1, 2):
             t = time.perf_counter()
             res = Path(d) / f"res{jobs}"
-            n, failed = run_all.run_all(root, [4, 8], ["network"], res, jobs=jobs, progress=False, echo=False)
+            n, bad, failed = run_all.run_all(root, [4, 8], ["network"], res, jobs=jobs, progress=False, echo=False)
             times[jobs] = (time.perf_counter() - t) / n
-            assert failed == 0
+            assert bad == failed == 0
     what = f"run_all_steps.sh, network, {n} folders of 2 images"
     rows.append((f"{what}, --jobs 1 (baseline)", f"{times[1]:.1f} s/folder", "1.00"))
     rows.append((f"{what}, --jobs 2", f"{times[2]:.1f} s/folder", f"{times[2] / times[1]:.2f}"))

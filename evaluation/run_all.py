@@ -25,7 +25,6 @@ import argparse
 import shlex
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -68,8 +67,8 @@ def plan(root: Path, steps: list[int], methods: list[str]) -> list[Job]:
     ]
 
 
-def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: int) -> tuple[bool, str]:
-    """Deblur and score one folder; returns (scored, everything it printed)."""
+def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: int) -> tuple[bool, bool, str]:
+    """Deblur and score one folder; returns (every image deblurred, scored, everything it printed)."""
     out = results / job.method
     (out / "raw").mkdir(parents=True, exist_ok=True)
     png = out / "png" / f"step{job.step}" / job.font
@@ -80,9 +79,11 @@ def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: in
     lines = [f"== {job.name}"]
     r = subprocess.run([*deblur, "--quiet", *extra], cwd=ROOT, capture_output=True, text=True)
     lines += [t for t in (r.stdout.strip(), r.stderr.strip()) if t]
-    if r.returncode != 0:  # bad files were reported; what was written is still scored
+    deblurred = r.returncode == 0
+    if not deblurred:  # bad files were reported; what was written is still scored
         lines.append(f"main.py exited with {r.returncode}")
     csv_path = out / "raw" / f"step{job.step}_{job.font}.csv"
+    csv_path.unlink(missing_ok=True)  # never report an earlier run's scores for this folder
     score = [python, "-m", "evaluation.ocr_score", str(png), str(job.src / "CAM01"), "--jobs", str(ocr_jobs)]
     r = subprocess.run([*score, "--csv", str(csv_path)], cwd=ROOT, capture_output=True, text=True)
     if r.returncode == 0:
@@ -90,7 +91,7 @@ def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: in
     else:
         lines += [t for t in (r.stdout.strip(), r.stderr.strip()) if t]
         lines.append(f"scoring failed (exit {r.returncode})")
-    return r.returncode == 0, "\n".join(lines)
+    return deblurred, r.returncode == 0, "\n".join(lines)
 
 
 def run_all(
@@ -104,26 +105,26 @@ def run_all(
     python: str = sys.executable,
     progress: bool = True,
     echo: bool = True,
-) -> tuple[int, int]:
-    """Run every job, ``jobs`` at a time; returns (jobs run, jobs whose scoring failed).
+) -> tuple[int, int, int]:
+    """Run every job, ``jobs`` at a time; returns (jobs run, jobs whose main.py reported bad
+    images, jobs whose scoring failed).
     ``ocr_jobs``: tesseract processes per folder (default 2 with one job at a time, else 1);
     ``echo``: print each job's output block."""
     todo = plan(root, steps, methods)
     ocr_jobs = ocr_jobs or (2 if jobs == 1 else 1)
-    failed = 0
-    lock = threading.Lock()
+    bad = failed = 0
     bar = tqdm(total=len(todo), desc="folders", unit="folder", disable=not progress, file=sys.stderr)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_job, j, results, python, extra or [], ocr_jobs) for j in todo]
         for fut in as_completed(futures):
-            ok, text = fut.result()
-            with lock:
-                failed += not ok
-                if echo:
-                    bar.write(text)  # one job's block at a time, above the bar
-                bar.update(1)
+            deblurred, scored, text = fut.result()  # collected here, in this thread only
+            bad += not deblurred
+            failed += not scored
+            if echo:
+                bar.write(text)  # one job's block at a time, above the bar
+            bar.update(1)
     bar.close()
-    return len(todo), failed
+    return len(todo), bad, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,15 +155,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.root}: no step<N> folders", file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    n, failed = run_all(
+    n, bad, failed = run_all(
         a.root, steps, a.methods, a.results, a.jobs, a.ocr_jobs, shlex.split(a.extra), progress=not a.quiet
     )
     if n == 0:
         print(f"error: {a.root}: no <step>/<font>/CAM02 folders for steps {a.steps or 'present'}", file=sys.stderr)
         return 2
-    print(f"{n} folders in {time.monotonic() - t0:.0f} s with {a.jobs} at a time; {failed} not scored")
+    print(
+        f"{n} folders in {time.monotonic() - t0:.0f} s with {a.jobs} at a time; {bad} with images main.py "
+        f"could not deblur (see above); {failed} not scored"
+    )
     rc = report.main([str(a.results)])
-    return 1 if failed else rc
+    return 1 if bad or failed else rc
 
 
 if __name__ == "__main__":

@@ -161,7 +161,29 @@ def test_run_all_steps_script(tiny_dataset, tmp_path):
     assert sorted(h for h in lines[::2]) == sorted(
         f"== {m}: step 4, {f}" for m in ("wiener", "sharp") for f in ("Times", "Verdana")
     )
-    assert "4 folders in " in r.stdout and "with 2 at a time; 0 not scored" in r.stdout
+    assert "4 folders in " in r.stdout and "with 2 at a time; 0 with images main.py" in r.stdout
+    assert "; 0 not scored" in r.stdout
+
+
+def test_run_all_reports_a_bad_image_and_scores_the_rest(tiny_dataset, tmp_path, capsys):
+    """A corrupt TIFF in one folder: main.py names it, the folder's other images are still
+    scored (the bad one scores 0), the report is written, and the exit status is 1."""
+    import shutil
+
+    from evaluation import run_all
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset / "step4", root / "step4")
+    bad = sorted((root / "step4" / "Times" / "CAM02").glob("*sample*.tif"))[0]
+    bad.write_bytes(b"not a tiff")
+    results = tmp_path / "res"
+    assert run_all.main([str(root), "--methods", "wiener", "--results", str(results), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert bad.name in out and "main.py exited with 1" in out
+    assert "2 folders in " in out and "; 1 with images main.py could not deblur" in out
+    rows = list(csv.DictReader(open(results / "wiener" / "scores.csv")))
+    assert len(rows) == 4 and {r["file"] for r in rows if r["score"] == "0"} >= {bad.with_suffix(".png").name}
+    assert sum(int(r["score"]) > 50 for r in rows) >= 3
 
 
 def test_run_all_plans_folders_and_refuses_bad_arguments(tiny_dataset, tmp_path, capsys):
