@@ -37,6 +37,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -185,6 +186,8 @@ class Trainer:
         self.curriculum = curriculum or Curriculum()
         self.replicas = replicas or Replicas(keras.backend.backend())
         self.replicas.check_batch(batch_size)
+        self.precision = precision
+        self._one_device_copy = None
         self.stream = BatchStream(source, cfg, seed, batch_size, workers)
         self.patience = patience
         self.state = {
@@ -259,8 +262,26 @@ class Trainer:
         if max_step is not None:
             keep = s[:, 0] <= max_step
             x, s, y = x[keep], s[keep], y[keep]
-        with self.replicas.scope():
-            return float(self.model.evaluate([x, s], y, batch_size=32, verbose=0))
+        model = self._evaluation_model()
+        with self.replicas.scope() if model is self.model else contextlib.nullcontext():
+            return float(model.evaluate([x, s], y, batch_size=32, verbose=0))
+
+    def _evaluation_model(self):
+        """The model validation runs: the training model itself, except with JAX on several
+        devices, where Keras's DataParallel cannot evaluate a last batch that does not split
+        over them; there a one-device copy with the same weights and precision (so the
+        validation loss, and the learning-rate schedule it drives, do not depend on the
+        number of devices)."""
+        if self.replicas.strategy is None or self.replicas.backend != "jax":
+            return self.model
+        if self._one_device_copy is None:
+            keras = import_keras()
+            from hdc.model import build_model
+
+            self._one_device_copy = build_model(self.cfg, precision=self.precision)
+            self._one_device_copy.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
+        self._one_device_copy.set_weights(self.model.get_weights())
+        return self._one_device_copy
 
     def train_batches(self, n: int, deadline: float | None = None) -> list[float]:
         """Train ``n`` batches starting at the current index (fewer when ``time.monotonic()``
