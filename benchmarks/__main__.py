@@ -301,12 +301,12 @@ def bench_dilation(repeats: int) -> list[tuple[str, str, str]]:
 
 
 _REPLICA_STEP = """
-import json, sys, time
+import json, sys
 from hdc import distribute
 distribute.prepare(2)
 from hdc.keras_import import import_keras
 from hdc.model import CONFIGS, build_model
-from benchmarks.__main__ import _training_batch
+from benchmarks.__main__ import _training_batch, timeit
 keras = import_keras()
 rep = distribute.setup(2)
 cfg, repeats = CONFIGS["unet16"], int(sys.argv[1])
@@ -316,12 +316,7 @@ for name, how in (("one", distribute.Replicas(rep.backend)), ("two", rep)):
     with how.scope():
         m = build_model(cfg, precision=sys.argv[2])
         m.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-    times = []
-    for k in range(repeats + 1):
-        t = time.perf_counter()
-        how.train_on_batch(m, [x, s], y)
-        times.append(time.perf_counter() - t)
-    out[name] = sorted(times[1:])[len(times[1:]) // 2]
+    out[name] = timeit(lambda: how.train_on_batch(m, [x, s], y), repeats)
 print(json.dumps(out))
 """
 

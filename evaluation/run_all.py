@@ -67,18 +67,21 @@ def plan(root: Path, steps: list[int], methods: list[str]) -> list[Job]:
     ]
 
 
+def _printed(r: subprocess.CompletedProcess) -> list[str]:
+    """What a finished process wrote, stdout then stderr, empty ones left out."""
+    return [t for t in (r.stdout.strip(), r.stderr.strip()) if t]
+
+
 def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: int) -> tuple[bool, bool, str]:
     """Deblur and score one folder; returns (every image deblurred, scored, everything it printed)."""
     out = results / job.method
     (out / "raw").mkdir(parents=True, exist_ok=True)
     png = out / "png" / f"step{job.step}" / job.font
-    if job.method == "sharp":
-        deblur = [python, "main.py", str(job.src / "CAM01"), str(png), str(job.step), "--method", "identity"]
-    else:
-        deblur = [python, "main.py", str(job.src / "CAM02"), str(png), str(job.step), "--method", job.method]
+    camera, method = ("CAM01", "identity") if job.method == "sharp" else ("CAM02", job.method)
+    deblur = [python, "main.py", str(job.src / camera), str(png), str(job.step), "--method", method]
     lines = [f"== {job.name}"]
     r = subprocess.run([*deblur, "--quiet", *extra], cwd=ROOT, capture_output=True, text=True)
-    lines += [t for t in (r.stdout.strip(), r.stderr.strip()) if t]
+    lines += _printed(r)
     deblurred = r.returncode == 0
     if not deblurred:  # bad files were reported; what was written is still scored
         lines.append(f"main.py exited with {r.returncode}")
@@ -89,7 +92,7 @@ def run_job(job: Job, results: Path, python: str, extra: list[str], ocr_jobs: in
     if r.returncode == 0:
         lines.append(r.stdout.strip().splitlines()[-1])  # the folder's mean and verdict
     else:
-        lines += [t for t in (r.stdout.strip(), r.stderr.strip()) if t]
+        lines += _printed(r)
         lines.append(f"scoring failed (exit {r.returncode})")
     return deblurred, r.returncode == 0, "\n".join(lines)
 

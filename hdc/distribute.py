@@ -117,14 +117,13 @@ class Replicas:
             part = [a[k * len(a) // n : (k + 1) * len(a) // n] for a in x]
             return part, y[k * len(y) // n : (k + 1) * len(y) // n], None
 
-        if not getattr(model, "_hdc_distributed_built", False):
+        if model.train_function is None:
             # what train_on_batch does before its first step: build the optimizer and
             # the compiled loss in the strategy's scope (cross-replica context)
             with self.strategy.scope():
                 if not model.optimizer.built:  # a resumed run built it to load its state
                     model.optimizer.build(model.trainable_variables)
                 model.make_train_function()
-            model._hdc_distributed_built = True
         model.reset_metrics()
         data = self.strategy.experimental_distribute_values_from_function(local)
         logs = model.train_function(iter([data]))
@@ -144,7 +143,7 @@ def setup(devices: int | None) -> Replicas:
     if backend == "tensorflow":
         return _setup_tensorflow(devices)
     if backend == "jax":
-        return _setup_jax(devices)
+        return _setup_jax(devices, keras)
     raise ValueError(f"--devices {devices or 'all'}: data-parallel training needs the TensorFlow or JAX backend")
 
 
@@ -176,12 +175,9 @@ def _setup_tensorflow(devices: int | None) -> Replicas:
     return Replicas("tensorflow", names, tf.distribute.MirroredStrategy(devices=names))
 
 
-def _setup_jax(devices: int | None) -> Replicas:
+def _setup_jax(devices: int | None, keras) -> Replicas:
     import jax
 
-    from hdc.keras_import import import_keras
-
-    keras = import_keras()
     accel = [d for d in jax.devices() if d.platform != "cpu"]
     pool = accel or jax.devices("cpu")
     if devices is None:
