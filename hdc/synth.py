@@ -31,7 +31,7 @@ import os
 import string
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from scipy import ndimage as ndi
 from tqdm import tqdm
 
 from hdc import calibration, io, pictures
-from hdc.forward import APERTURE_FAMILIES, NOISE_SIGMA_CAM01, Distortion, ForwardModel, Vignetting
+from hdc.forward import APERTURE_FAMILIES, NOISE_SIGMA_CAM01, RADII_FULLRES, Distortion, ForwardModel, Vignetting
 from hdc.render import (
     RENDER_SETTINGS,
     RENDERS,
@@ -192,6 +192,47 @@ def step_camera(step: int, seed: int, randomize: bool = True, aperture: str = "c
     rng = np.random.default_rng([seed, step, 7919])
     cam02 = ForwardModel.random(step, rng, family=aperture) if randomize else ForwardModel.nominal(step)
     return StepCamera(cam02=cam02, cam01=cam01_camera(rng))
+
+
+CAMERAS_FILE: str = "cameras.json"
+"""The true CAM02 camera of every generated step, at the dataset root (a generated set's
+ground truth: what a blind estimate of the step or the radius can be checked against)."""
+
+
+def camera_record(step: int, cam: StepCamera) -> dict:
+    """What :data:`CAMERAS_FILE` says about ``step``'s CAM02: its aperture, its
+    equivalent-disk radius at full resolution (second moment of the centre PSF, see
+    :func:`hdc.forward.equivalent_radius`) and the step whose table radius is nearest to
+    it. A camera whose radius is off the table by more than half a step's spacing looks
+    like that other step to any blind estimate from the blur alone."""
+    model = cam.cam02.at_scale(1.0)
+    eq = cam.cam02.at_scale(0.25).equivalent_radius_scale()
+    radius = model.radius_px * eq
+    return {
+        "step": step,
+        "aperture": asdict(model.aperture),
+        "table_radius_px": round(model.radius_px, 3),
+        "equivalent_radius_scale": round(eq, 4),
+        "equivalent_radius_px": round(radius, 3),
+        "nearest_step": int(np.argmin(np.abs(np.asarray(RADII_FULLRES) - radius))),
+    }
+
+
+def write_camera_records(root: Path, cams: dict[int, StepCamera]) -> Path:
+    """Add ``cams``' records to ``root/cameras.json`` (other steps' records are kept, so a
+    set generated in parts keeps them all)."""
+    path = Path(root) / CAMERAS_FILE
+    records = json.loads(path.read_text()) if path.is_file() else {}
+    records.update({str(s): camera_record(s, c) for s, c in sorted(cams.items())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(records.items(), key=lambda kv: int(kv[0]))), indent=1) + "\n")
+    return path
+
+
+def read_camera_records(root: str | os.PathLike) -> dict[int, dict]:
+    """``root/cameras.json`` by step; empty where the set has none (real data)."""
+    path = Path(root) / CAMERAS_FILE
+    return {int(k): v for k, v in json.loads(path.read_text()).items()} if path.is_file() else {}
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -457,10 +498,11 @@ def generate(
                 face_path(face)
     tasks = [(s, f, i) for s in steps for f in fonts for i in range(1, per_font + 1)]
     written = skipped = calib = 0
-    cams: dict[int, StepCamera] = {}
+    cams = {step: step_camera(step, seed, randomize, aperture) for step in steps}
+    write_camera_records(root, cams)
     t0 = time.perf_counter()
     for step, font, index in tqdm(tasks, desc="generate", unit="pair", disable=not progress):
-        cam = cams.setdefault(step, step_camera(step, seed, randomize, aperture))
+        cam = cams[step]
         if index == 1 and calibration:
             calib += write_calibration(root, step, cam, seed, font)
         if write_sample(root, step, font, index, cam, seed, digits, symbols, render):

@@ -73,7 +73,7 @@ def test_distortion_identity_and_shift():
 
 
 def test_layout_formats_and_text(tiny_dataset):
-    files = [p for p in tiny_dataset.rglob("*") if p.is_file()]
+    files = [p for p in tiny_dataset.rglob("*") if p.is_file() and p.name != synth.CAMERAS_FILE]
     assert files
     for p in files:
         step_dir, font_dir, cam_dir = p.parts[-4], p.parts[-3], p.parts[-2]
@@ -91,6 +91,26 @@ def test_layout_formats_and_text(tiny_dataset):
         else:
             lines = p.read_text().splitlines()
             assert len(lines) == 3 and all(8 <= len(s) <= 12 for s in lines)
+
+
+def test_camera_records(tiny_dataset, tmp_path):
+    """cameras.json names each step's true camera; a radius off the table by more than half
+    a step's spacing is attributed to the step it looks like."""
+    records = synth.read_camera_records(tiny_dataset)
+    assert sorted(records) == [0, 4]
+    for step, rec in records.items():
+        cam = synth.step_camera(step, 0)
+        assert rec["aperture"]["blades"] == cam.cam02.aperture.blades
+        assert rec["table_radius_px"] == pytest.approx(RADII_FULLRES[step], abs=1e-3)
+    r4 = records[4]
+    assert r4["equivalent_radius_px"] == pytest.approx(30.0 * r4["equivalent_radius_scale"], rel=1e-3)
+    # the leave-out set's step-15 camera (seed 4242) is 23% wider than the table: it looks like step 19
+    cams = {15: synth.step_camera(15, 4242, aperture="leaveout")}
+    synth.write_camera_records(tmp_path, cams)
+    synth.write_camera_records(tmp_path, {3: synth.step_camera(3, 4242, aperture="leaveout")})
+    rec = synth.read_camera_records(tmp_path)
+    assert sorted(rec) == [3, 15] and rec[15]["nearest_step"] == 19 and rec[3]["nearest_step"] == 3
+    assert synth.read_camera_records(tmp_path / "none") == {}
 
 
 def test_cam01_background_level(tiny_dataset):
