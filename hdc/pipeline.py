@@ -39,7 +39,7 @@ from hdc.keras_import import import_keras
 from hdc.tiling import pad_features, pad_to_multiple, run_tiled
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "physics16_rank8"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "unet16"
 METHODS = ("network", "identity", "wiener", "richardson_lucy")
 CLASSICAL_FACTOR = 4
 REFERENCE_COLUMNS = 50
