@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         default=None,
         help="network (default when weights exist), wiener, richardson_lucy or identity",
     )
-    p.add_argument("--weights", default=None, help="weights name (default weights/unet16; weights/physics16_rank8: the previous)")
+    p.add_argument(
+        "--weights", default=None, help="weights name (default weights/unet16; previous: weights/physics16_rank8)"
+    )
     p.add_argument(
         "--calibration",
         default=None,
