@@ -62,12 +62,13 @@ def shipped():
 @pytest.mark.parametrize("step,true_scale", [(9, 1.12), (12, 0.90), (9, 1.0)])
 def test_shipped_network_finds_the_true_radius(shipped, step, true_scale):
     """A camera whose disk is 12% wider / 10% narrower than the table (or exact): the
-    estimate from two generated frames is within 0.04 of the truth."""
+    estimate from as many generated frames as ``main.py`` uses per folder
+    (``radius.N_IMAGES``) is within 0.04 of the truth."""
     cam = replace(
         ForwardModel.random(step, np.random.default_rng([5, step])), aperture=Aperture(radius_scale=true_scale)
     )
     norms = []
-    for k in range(2):
+    for k in range(radius.N_IMAGES):
         rng = np.random.default_rng([6, step, k])
         _, blurred, _ = synth.training_pair(step, rng, scale=1 / shipped.factor, model=cam, digits=True)
         norms.append(background.normalize(blurred)[0])
