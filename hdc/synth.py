@@ -41,7 +41,15 @@ from scipy import ndimage as ndi
 from tqdm import tqdm
 
 from hdc import calibration, io, pictures
-from hdc.forward import APERTURE_FAMILIES, NOISE_SIGMA_CAM01, RADII_FULLRES, Distortion, ForwardModel, Vignetting
+from hdc.forward import (
+    APERTURE_FAMILIES,
+    NOISE_SIGMA_CAM01,
+    RADII_FULLRES,
+    Distortion,
+    ForwardModel,
+    Vignetting,
+    nominal_radius,
+)
 from hdc.render import (
     RENDER_SETTINGS,
     RENDERS,
@@ -214,7 +222,8 @@ def camera_record(step: int, cam: StepCamera) -> dict:
         "table_radius_px": round(model.radius_px, 3),
         "equivalent_radius_scale": round(eq, 4),
         "equivalent_radius_px": round(radius, 3),
-        "nearest_step": int(np.argmin(np.abs(np.asarray(RADII_FULLRES) - radius))),
+        # against the same table the step's own radius came from (a calibration's, if active)
+        "nearest_step": int(np.argmin([abs(nominal_radius(s) - radius) for s in range(len(RADII_FULLRES))])),
     }
 
 
