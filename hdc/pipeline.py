@@ -520,6 +520,8 @@ class FolderSummary:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     estimated: dict[str, int] = field(default_factory=dict)
+    discriminant: dict[str, int] = field(default_factory=dict)
+    """The step estimator's discriminant alone, before the network's check (auto step)."""
     not_text: list[str] = field(default_factory=list)
     """Images without a plain text-frame border, deblurred by :func:`generic_deconvolve`."""
     radius_estimates: dict[int, radius.RadiusEstimate] = field(default_factory=dict)
@@ -599,12 +601,14 @@ def deblur_folder(
 ) -> FolderSummary:
     """Deblur every .tif/.tiff in ``input_dir`` into ``output_dir/<base>.png``.
 
-    ``step`` None estimates each image's blur step first (:mod:`hdc.step_estimation`); the
-    estimates are returned in ``summary.estimated`` and written to
-    ``output_dir/estimated_steps.csv``. With the network, each step's physics-channel
-    radius is then refined blindly on a few of its images (:func:`refine_radii`, unless
-    ``deblurrer.refine_radius`` is off); the estimates are returned in
-    ``summary.radius_estimates`` and written to ``output_dir/radius_refinement.csv``.
+    ``step`` None estimates each image's blur step first (:mod:`hdc.step_estimation`: the
+    discriminant, checked by the network's confidence when the radius refinement is on);
+    the estimates are returned in ``summary.estimated`` and written to
+    ``output_dir/estimated_steps.csv`` (with the discriminant's own answer beside them).
+    With the network, each step's physics-channel radius is then refined blindly on a few
+    of its images (:func:`refine_radii`, unless ``deblurrer.refine_radius`` is off); the
+    estimates are returned in ``summary.radius_estimates`` and written to
+    ``output_dir/radius_refinement.csv``.
 
     A file that cannot be read or processed is recorded in ``summary.failed`` (and passed
     to ``on_error(message)``), and the loop goes on. PNGs are written atomically, so an
@@ -628,13 +632,16 @@ def deblur_folder(
         else:
             todo.append(path)
     if step is None:
-        from hdc.step_estimation import estimate_step
+        from hdc.step_estimation import estimate_step_checked
 
         for path in tqdm(todo, desc="estimate steps", unit="img", disable=not progress):
             try:
-                summary.estimated[path.name] = estimate_step(check_input(path, allow_any_depth))
+                found, first = estimate_step_checked(check_input(path, allow_any_depth), deblurrer)
             except Exception as exc:  # noqa: BLE001 - one bad file never stops the rest
                 fail(path, exc)
+                continue
+            summary.estimated[path.name] = found
+            summary.discriminant[path.name] = first
         todo = [p for p in todo if p.name in summary.estimated]
         steps = dict(summary.estimated)
     else:
@@ -655,7 +662,9 @@ def deblur_folder(
     if summary.estimated or summary.radius_estimates:
         out.mkdir(parents=True, exist_ok=True)
     if summary.estimated:
-        lines = ["file,estimated_step"] + [f"{k},{v}" for k, v in sorted(summary.estimated.items())]
+        lines = ["file,estimated_step,discriminant_step"] + [
+            f"{k},{v},{summary.discriminant.get(k, v)}" for k, v in sorted(summary.estimated.items())
+        ]
         (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
     if summary.radius_estimates:
         lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge"] + [

@@ -13,12 +13,19 @@ Features of the background-normalized image at 1:4 scale:
 A linear discriminant (shared covariance, regularized) over these features is fitted on
 generated pairs with random cameras (``python -m hdc.step_estimation --fit``) and stored in
 ``weights/step_estimator.npz``: 20 class means and one covariance, a few kB.
+
+With the network, :func:`network_step` then checks the discriminant's answer against the
+network's own confidence, as the blind radius refinement does (:mod:`hdc.radius`): the
+network deblurs the image with each nearby step's table radius, and the step whose output
+is the most binary wins. The discriminant has learned the cameras it was fitted on; the
+network's confidence asks which disk actually undoes this camera's blur.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +38,11 @@ FACTOR: int = 4
 N_BINS: int = 64
 N_STEPS: int = len(RADII_FULLRES)
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "weights" / "step_estimator.npz"
+NETWORK_PENALTY: float = 0.005
+"""Mean binary entropy (nats) charged per step of distance from the discriminant's estimate
+in :func:`network_step`: ties and shallow minima go to the discriminant. Chosen on two
+development sets (leave-out-preset and training-like cameras, 80 frames each, seeds never
+used for scoring; docs/experiments.md)."""
 
 
 def radial_log_spectrum(image: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
@@ -126,6 +138,52 @@ def estimate_step(image: np.ndarray, estimator: StepEstimator | None = None) -> 
     return int(estimator.predict(image_features(image))[0])
 
 
+def estimate_step_checked(image: np.ndarray, deblurrer=None, estimator: StepEstimator | None = None) -> tuple[int, int]:
+    """``(step, discriminant's step)`` of a full-resolution photograph.
+
+    With a network ``deblurrer`` (:class:`hdc.pipeline.Deblurrer`) whose radius refinement
+    is on, the discriminant's answer is checked by the network's confidence
+    (:func:`network_step`, about 17 network passes at the working scale); otherwise, or
+    for a frame that is not text, the two are the same.
+    """
+    first = estimate_step(image, estimator)
+    if deblurrer is None or not deblurrer.can_refine_radius(first):
+        return first, first
+    from hdc.pipeline import text_frame_normalized
+
+    norm = text_frame_normalized(features.downscale(image, deblurrer.factor), deblurrer.content_check)
+    if norm is None:
+        return first, first
+    step, _ = network_step(
+        lambda s: deblurrer.restore_small(norm, s, 1.0, tta=False), first, deblurrer.can_refine_radius
+    )
+    return step, first
+
+
+def network_step(
+    restore: Callable[[int], np.ndarray],
+    first: int,
+    usable: Callable[[int], bool],
+    penalty: float = NETWORK_PENALTY,
+) -> tuple[int, dict[int, float]]:
+    """The step whose restoration is the most binary, ``first`` (the discriminant's) breaking ties.
+
+    ``restore(step)`` is the network's working-scale output in [0, 1] with that step's
+    input and table radius; ``usable(step)`` whether the network's confidence means
+    anything there (a working-scale radius of at least :data:`hdc.radius.MIN_RADIUS_PX`:
+    steps 3-19 at 1:7). Every usable step is a candidate, scored by its output's mean
+    binary entropy plus ``penalty`` per step of distance from ``first``; when ``first``
+    itself is not usable (the smallest blurs, where the discriminant is reliable) it is
+    kept. Returns the step and the entropy per candidate.
+    """
+    from hdc.radius import binary_entropy
+
+    if not usable(first):
+        return first, {}
+    curve = {s: binary_entropy(restore(s)) for s in range(N_STEPS) if usable(s)}
+    return min(curve, key=lambda s: curve[s] + penalty * abs(s - first)), curve
+
+
 def generated_features(
     per_step: int, seed: int, progress: bool = True, render: str = "fixed", aperture: str = "classic"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -147,8 +205,11 @@ def generated_features(
     return np.array(xs), np.array(ys)
 
 
-def evaluate_folder(root: str | Path, estimator: StepEstimator, progress: bool = True) -> dict[int, list[int]]:
-    """Estimated steps of every CAM02 frame of a dataset in the HDC layout, by true step."""
+def evaluate_folder(
+    root: str | Path, estimator: StepEstimator, progress: bool = True, deblurrer=None
+) -> dict[int, list[int]]:
+    """Estimated steps of every CAM02 frame of a dataset in the HDC layout, by true step
+    (with ``deblurrer``, checked by the network as in :func:`estimate_step_checked`)."""
     from tqdm import tqdm
 
     from hdc import io
@@ -156,7 +217,7 @@ def evaluate_folder(root: str | Path, estimator: StepEstimator, progress: bool =
     out: dict[int, list[int]] = {}
     samples = io.list_samples(root)
     for s in tqdm(samples, desc="estimate", unit="img", disable=not progress):
-        out.setdefault(s.step, []).append(int(estimator.predict(image_features(io.read_image(s.blurred)))[0]))
+        out.setdefault(s.step, []).append(estimate_step_checked(io.read_image(s.blurred), deblurrer, estimator)[0])
     return out
 
 
@@ -200,12 +261,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--aperture", choices=("classic", "wide"), default="wide", help="camera family of the frames")
     p.add_argument("--evaluate", type=Path, metavar="ROOT", help="report accuracy on a dataset's CAM02 frames")
+    p.add_argument(
+        "--network",
+        nargs="?",
+        const="default",
+        metavar="WEIGHTS",
+        help="with --evaluate: check each estimate by the network's confidence, as main.py IN OUT auto "
+        "does (the shipped weights, or these)",
+    )
     a = p.parse_args(argv)
     if a.evaluate:
         if not a.out.is_file():
             print(f"error: {a.out}: no step estimator", file=sys.stderr)
             return 2
-        estimates = evaluate_folder(a.evaluate, StepEstimator.load(a.out))
+        deblurrer = None
+        if a.network:
+            from hdc.pipeline import load_deblurrer
+
+            deblurrer = load_deblurrer("network", None if a.network == "default" else a.network)
+        estimates = evaluate_folder(a.evaluate, StepEstimator.load(a.out), deblurrer=deblurrer)
         if not estimates:
             print(f"error: {a.evaluate}: no CAM02 frames", file=sys.stderr)
             return 2

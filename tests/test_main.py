@@ -212,7 +212,7 @@ def test_auto_step_refines_each_estimated_step(folder, tmp_path, small_weights, 
     out = tmp_path / "o"
     code, err = _run([folder, out, "auto", "--weights", small_weights, "--no-tta", "--quiet"], capsys)
     assert code == 0, err
-    est = dict(line.split(",") for line in (out / "estimated_steps.csv").read_text().splitlines()[1:])
+    est = {r.split(",")[0]: r.split(",")[1] for r in (out / "estimated_steps.csv").read_text().splitlines()[1:]}
     assert set(est) == {t.name for t in io.list_tiffs(folder)}
     # steps of text frames (not the calibration targets), from 3 on (0-2: under 1.5 px at 1:7)
     refinable = {int(s) for name, s in est.items() if "sample" in name and int(s) >= 3}
