@@ -181,6 +181,10 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             n_ref = radius.N_IMAGES
             t_ref = timeit(lambda: deb.estimate_radius([norm] * n_ref, 8), max(1, repeats // 2))
             deb.radius_scales.clear()
+            from hdc import step_estimation
+
+            t_lda = timeit(lambda: step_estimation.estimate_step(img), repeats)
+            t_auto = timeit(lambda: step_estimation.estimate_step_checked(img, deb), max(1, repeats // 2))
             rows += [
                 ("downscale + background", f"{t_norm:.3f} s", f"{t_norm / t_ident:.2f}"),
                 ("features", f"{t_feat:.3f} s", f"{t_feat / t_ident:.2f}"),
@@ -198,6 +202,12 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
                     "whole image with the refinement spread over a 20-image folder",
                     f"{t_all + t_ref / 20:.3f} s",
                     f"{(t_all + t_ref / 20) / t_ident:.2f}",
+                ),
+                ("auto step: discriminant alone, per image", f"{t_lda:.3f} s", f"{t_lda / t_ident:.2f}"),
+                (
+                    "auto step: discriminant checked by the network (17 steps, no TTA), per image",
+                    f"{t_auto:.3f} s",
+                    f"{t_auto / t_ident:.2f}",
                 ),
             ]
         wien = pipeline.Deblurrer(method="wiener")

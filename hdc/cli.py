@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--no-radius-refinement",
         action="store_true",
         help="network: use the table (or calibration) radius as is; by default each step's radius is refined "
-        "blindly on a few of the folder's images (hdc/radius.py)",
+        "blindly on a few of the folder's images (hdc/radius.py), and with STEP auto each estimate is checked "
+        "by the network's confidence (hdc/step_estimation.py); this turns both off",
     )
     p.add_argument(
         "--median-impl",
