@@ -16,8 +16,9 @@ generated pairs with random cameras (``python -m hdc.step_estimation --fit``) an
 
 With the network, :func:`network_step` then checks the discriminant's answer against the
 network's own confidence, as the blind radius refinement does (:mod:`hdc.radius`): the
-network deblurs the image with each nearby step's table radius, and the step whose output
-is the most binary wins. The discriminant has learned the cameras it was fitted on; the
+network deblurs the image with each step's table radius (steps 3-19 at 1:7), and the step
+whose output is the most binary, a small penalty per step away from the discriminant's
+answer added, wins. The discriminant has learned the cameras it was fitted on; the
 network's confidence asks which disk actually undoes this camera's blur.
 """
 
@@ -28,11 +29,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hdc import background, features
 from hdc.forward import RADII_FULLRES, disk_psf
+
+if TYPE_CHECKING:
+    from hdc.pipeline import Deblurrer
 
 FACTOR: int = 4
 N_BINS: int = 64
@@ -138,7 +143,9 @@ def estimate_step(image: np.ndarray, estimator: StepEstimator | None = None) -> 
     return int(estimator.predict(image_features(image))[0])
 
 
-def estimate_step_checked(image: np.ndarray, deblurrer=None, estimator: StepEstimator | None = None) -> tuple[int, int]:
+def estimate_step_checked(
+    image: np.ndarray, deblurrer: Deblurrer | None = None, estimator: StepEstimator | None = None
+) -> tuple[int, int]:
     """``(step, discriminant's step)`` of a full-resolution photograph.
 
     With a network ``deblurrer`` (:class:`hdc.pipeline.Deblurrer`) whose radius refinement
@@ -206,7 +213,7 @@ def generated_features(
 
 
 def evaluate_folder(
-    root: str | Path, estimator: StepEstimator, progress: bool = True, deblurrer=None
+    root: str | Path, estimator: StepEstimator, progress: bool = True, deblurrer: Deblurrer | None = None
 ) -> dict[int, list[int]]:
     """Estimated steps of every CAM02 frame of a dataset in the HDC layout, by true step
     (with ``deblurrer``, checked by the network as in :func:`estimate_step_checked`)."""

@@ -52,7 +52,10 @@ def check_case(deblurrer, name: str, case: dict) -> str | None:
     tmp = Path(tempfile.mkdtemp(prefix="hdc-regression-"))
     io.write_png(tmp / f"{name}.png", out)
     score = score_image(tmp / f"{name}.png", DATA / f"{name}.txt")
-    if ok >= 0.999 and abs(score - case["ocr"]) <= 2:
+    if ok >= 0.999 and (abs(score - case["ocr"]) <= 2 or ok == 1.0):
+        # every pixel within one grey level is the reference: tesseract's reading can flip
+        # on such a change at the hard steps (step 12: 44 against 33 on a CPU whose float
+        # rounding differs), so the OCR only counts where some pixels moved further
         return None
     diff = np.clip(np.abs(out.astype(np.int16) - ref.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
     io.write_png(tmp / f"{name}_diff.png", 255 - diff)
