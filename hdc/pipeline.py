@@ -398,13 +398,18 @@ class Deblurrer:
             return CLASSICAL_FACTOR
         return self.config.factor
 
+    def text_frame(self, image: np.ndarray) -> np.ndarray | None:
+        """A full photograph's background-normalized working-scale frame, or None when the
+        content check is on and it is not a text frame (:func:`text_frame_normalized`)."""
+        return text_frame_normalized(features.downscale(image, self.factor), self.content_check)
+
     def __call__(self, image: np.ndarray, step: int) -> np.ndarray:
         """Deblur a full photograph (float in [0, 1]) -> uint8 image of the same size."""
         if not 0 <= step < io.N_STEPS:
             raise ValueError(f"blur step must be 0..{io.N_STEPS - 1}, got {step}")
         if self.method == "identity":
             return io.to_uint8(image)
-        norm = text_frame_normalized(features.downscale(image, self.factor), self.content_check)
+        norm = self.text_frame(image)
         self.last_was_text = norm is not None
         if norm is None:
             return generic_deconvolve(image, step)
@@ -578,10 +583,10 @@ def refine_radii(
             if len(norms) == radius.N_IMAGES:
                 break
             try:
-                small = features.downscale(check_input(group[i], allow_any_depth), deblurrer.factor)
+                image = check_input(group[i], allow_any_depth)
             except Exception:  # noqa: BLE001 - reported by the deblurring loop
                 continue
-            norm = text_frame_normalized(small, deblurrer.content_check)
+            norm = deblurrer.text_frame(image)
             if norm is not None:
                 norms.append(norm)
         if norms:

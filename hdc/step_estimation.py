@@ -156,9 +156,7 @@ def estimate_step_checked(
     first = estimate_step(image, estimator)
     if deblurrer is None or not deblurrer.can_refine_radius(first):
         return first, first
-    from hdc.pipeline import text_frame_normalized
-
-    norm = text_frame_normalized(features.downscale(image, deblurrer.factor), deblurrer.content_check)
+    norm = deblurrer.text_frame(image)
     if norm is None:
         return first, first
     step, _ = network_step(
