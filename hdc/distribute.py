@@ -30,6 +30,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -129,6 +130,55 @@ class Replicas:
         logs = model.train_function(iter([data]))
         loss = logs["loss"] if isinstance(logs, dict) else logs
         return float(np.asarray(loss))
+
+
+BF16_CPU_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+"""CPU instruction sets that compute bfloat16 products natively. Without them (e.g. an
+AVX2-only CPU) TensorFlow emulates bfloat16 and a mixed-precision U-Net step is many
+times slower than float32 (docs/experiments.md, 2026-12-02)."""
+
+
+def accelerator_present() -> bool:
+    """Whether the Keras backend sees a GPU (or another non-CPU device)."""
+    backend = _backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return any(d.platform != "cpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU advertises native bfloat16 instructions (:data:`BF16_CPU_FLAGS` in
+    ``/proc/cpuinfo``'s flags; ``cpuinfo`` replaces the file's text, for tests)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux: no evidence of bfloat16 units
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.split(":")[0].strip() == "flags":
+            flags.update(line.split(":", 1)[1].split())
+    return any(f in flags for f in BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, accelerator: bool | None = None, cpuinfo: str | None = None) -> str:
+    """``auto``: ``mixed_bfloat16`` where it is fast (an accelerator, or a CPU with native
+    bfloat16 instructions), else ``float32``; any other value is returned as it is."""
+    if precision != "auto":
+        return precision
+    if accelerator is None:
+        accelerator = accelerator_present()
+    return "mixed_bfloat16" if accelerator or cpu_has_bf16(cpuinfo) else "float32"
 
 
 def setup(devices: int | None) -> Replicas:

@@ -50,7 +50,7 @@ import numpy as np
 
 from hdc import io, synth
 from hdc.config import CONFIGS, PRECISIONS, ModelConfig
-from hdc.distribute import Replicas, parse_devices, prepare, setup
+from hdc.distribute import Replicas, parse_devices, prepare, resolve_precision, setup
 from hdc.keras_import import import_keras
 from hdc.render import RENDER_SETTINGS, RENDERS, RenderRanges
 from hdc.streams import (  # noqa: F401  (the data side, re-exported for the trainer's users)
@@ -575,10 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=(*PRECISIONS, "auto"),
         default="float32",
-        help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on CPUs with bfloat16 units, "
-        "README Speed); validation, export and inference stay float32",
+        help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on GPUs and on CPUs with "
+        "bfloat16 units, many times slower on CPUs without: README Speed); auto: mixed_bfloat16 where the "
+        "machine has either, else float32; validation, export and inference stay float32",
     )
     p.add_argument(
         "--workers",
@@ -694,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if a.precision == "auto":
+        a.precision = resolve_precision(a.precision)
+        print(f"precision auto: {a.precision}", file=sys.stderr)
     n_dev = replicas.count
     start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
     # what decides the batches stays as the run started, whatever a later command says;

@@ -56,6 +56,25 @@ def test_parse_devices():
             distribute.parse_devices(bad)
 
 
+AVX2_CPU = "processor\t: 0\nflags\t\t: fpu sse sse2 avx fma avx2 bmi2\nbugs\t\t: sysret_ss_attrs\n"
+BF16_CPU = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n"
+
+
+def test_auto_precision_takes_bfloat16_only_where_it_is_fast():
+    # an AVX2-only CPU emulates bfloat16 (a U-Net step many times slower than float32)
+    assert distribute.cpu_has_bf16(AVX2_CPU) is False
+    assert distribute.cpu_has_bf16(BF16_CPU) is True
+    assert distribute.cpu_has_bf16("bugs: avx512_bf16\n") is False  # only the flags line counts
+    assert distribute.resolve_precision("auto", accelerator=False, cpuinfo=AVX2_CPU) == "float32"
+    assert distribute.resolve_precision("auto", accelerator=False, cpuinfo=BF16_CPU) == "mixed_bfloat16"
+    assert distribute.resolve_precision("auto", accelerator=True, cpuinfo=AVX2_CPU) == "mixed_bfloat16"
+    for explicit in ("float32", "mixed_bfloat16"):  # an explicit choice is kept
+        assert distribute.resolve_precision(explicit, accelerator=True, cpuinfo=BF16_CPU) == explicit
+    # this machine: the answer follows its own flags (CUDA hidden in the test processes' env or not)
+    here = distribute.resolve_precision("auto", accelerator=False)
+    assert here == ("mixed_bfloat16" if distribute.cpu_has_bf16() else "float32")
+
+
 def test_batch_must_split_evenly():
     rep = distribute.Replicas("tensorflow", ["/cpu:0", "/cpu:1", "/cpu:2"])
     rep.check_batch(6)

@@ -413,9 +413,12 @@ def test_cli_records_every_machine_that_trained_the_run(tmp_path, monkeypatch):
     assert train.main([*args, "--max-batches", "2", "--workers", "2"]) == 0
     monkeypatch.setattr(train, "machine_description", lambda: "machine B")
     assert train.main([*args, "--max-batches", "2"]) == 0  # nothing trained here: not recorded
-    assert train.main([*args, "--max-batches", "4"]) == 0
+    # --precision auto resolves per machine (hdc.distribute.resolve_precision) and is recorded
+    monkeypatch.setattr(train, "resolve_precision", lambda p: "mixed_bfloat16" if p == "auto" else p)
+    assert train.main([*args, "--max-batches", "4", "--precision", "auto"]) == 0
     card = json.loads((run / "last.json").read_text())
     assert card["machine"].startswith("machine A, Keras backend ") and "; machine B, Keras backend " in card["machine"]
+    assert card["machine"].endswith(", mixed_bfloat16") and card["machine"].count("bfloat16") == 1
     assert card["batches"] == 4
 
 
