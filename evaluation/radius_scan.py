@@ -24,8 +24,13 @@ from hdc import background, features, io, pipeline, radius
 from hdc.synth import parse_steps
 
 
-def scan_step(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scales, tmp: Path) -> list[dict]:
+def scan_step(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scales) -> list[dict]:
     """Entropy and OCR per scale on ``files`` (CAM02 TIFFs with their .txt)."""
+    with tempfile.TemporaryDirectory(prefix="radius-scan-") as tmp:
+        return _scan(deblurrer, files, step, scales, Path(tmp))
+
+
+def _scan(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scales, tmp: Path) -> list[dict]:
     frames = []
     for f in files:
         image = io.read_image(f)
@@ -54,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
 
     deb = pipeline.load_deblurrer("network", a.weights)
     lines = ["| step | scale | mean entropy | mean OCR |", "|---:|---:|---:|---:|"]
-    tmp = Path(tempfile.mkdtemp(prefix="radius-scan-"))
     for step in parse_steps(a.steps):
         files = []
         for font in io.FONTS:
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if not files:
             print(f"error: {a.data_root}/step{step}: no CAM02 frames with true text", file=sys.stderr)
             return 2
-        rows = scan_step(deb, files, step, radius.SCALE_GRID, tmp)
+        rows = scan_step(deb, files, step, radius.SCALE_GRID)
         best_e = min(range(len(rows)), key=lambda i: rows[i]["entropy"])
         best_o = max(range(len(rows)), key=lambda i: rows[i]["ocr"])
         est = radius.parabola_minimum([r["scale"] for r in rows], [r["entropy"] for r in rows])
