@@ -119,6 +119,38 @@ NOISE_FACTORS: dict[str, tuple[float, float]] = {"classic": (0.75, 1.3), "wide":
 """Range of the CAM02 noise level relative to :data:`NOISE_SIGMA_CAM02`, per aperture family."""
 
 
+CAMERA_SETTINGS: tuple[str, ...] = ("blades", "rim", "softness", "ellipticity", "radius_scale", "noise")
+"""What ``--camera-set`` may fix: :class:`Aperture` fields, and ``noise`` (CAM02's noise std
+relative to :data:`NOISE_SIGMA_CAM02`)."""
+
+
+def parse_camera_settings(text: str) -> dict[str, float]:
+    """``"blades=0,rim=0.2,noise=1"`` -> ``{"blades": 0.0, "rim": 0.2, "noise": 1.0}`` (CLI ``--camera-set``).
+
+    Raises ValueError naming the item for an unknown key, a value that is not a finite
+    number, a blade count other than 0 (round) or an integer >= 3, a negative softness,
+    ellipticity or noise, or a radius scale that is not positive.
+    """
+    out: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, _, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in CAMERA_SETTINGS:
+            raise ValueError(f"unknown camera setting {key!r}; settable: {', '.join(CAMERA_SETTINGS)}")
+        try:
+            v = float(value)
+        except ValueError as exc:
+            raise ValueError(f"camera setting {item!r}: expected a number like {key}=0.2") from exc
+        if not math.isfinite(v):
+            raise ValueError(f"camera setting {item!r}: expected a finite number")
+        if key == "blades" and (v != int(v) or v in (1, 2) or v < 0):
+            raise ValueError(f"camera setting {item!r}: blades must be 0 (round) or an integer >= 3")
+        if (key in ("softness", "ellipticity", "noise") and v < 0) or (key == "radius_scale" and v <= 0):
+            raise ValueError(f"camera setting {item!r}: out of range")
+        out[key] = v
+    return out
+
+
 def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int = 5) -> np.ndarray:
     """Anti-aliased, normalized misfocus PSF of the given radius (pixels).
 
@@ -369,6 +401,22 @@ class ForwardModel:
             vignetting=vignetting,
             noise_sigma=float(noise_sigma),
         )
+
+    def with_settings(self, settings: dict[str, float]) -> ForwardModel:
+        """A copy with some aperture fields and the noise level fixed (:func:`parse_camera_settings`).
+
+        Everything else stays as drawn, so a data set generated with one property fixed
+        differs from the unmodified one in that property alone: how the leave-out cameras'
+        failure splits over blade count, rim, softness and noise is measured this way, and
+        a user can pin an aperture measured on the real CAM02.
+        """
+        ap = {k: v for k, v in settings.items() if k != "noise"}
+        if "blades" in ap:
+            ap["blades"] = int(ap["blades"])
+        out = replace(self, aperture=replace(self.aperture, **ap))
+        if "noise" in settings:
+            out = replace(out, noise_sigma=NOISE_SIGMA_CAM02 * settings["noise"])
+        return out
 
     def at_scale(self, scale: float) -> ForwardModel:
         """The same camera at another working scale."""

@@ -15,7 +15,7 @@ CLI::
 
     python -m hdc.synth OUT_DIR --steps 0-19 --per-font 100 --seed 0 [--digits] [--symbols]
         [--render random|leaveout|fixed] [--render-set K=LO:HI,...] [--aperture wide|classic|leaveout]
-        [--preset leaveout]
+        [--camera-set K=V,...] [--preset leaveout]
 
 Deterministic for a given seed; rerunning skips files already complete, so an interrupted
 run resumes. :func:`training_frame` makes the same kind of frame directly at a working
@@ -43,12 +43,14 @@ from tqdm import tqdm
 from hdc import calibration, io, pictures
 from hdc.forward import (
     APERTURE_FAMILIES,
+    CAMERA_SETTINGS,
     NOISE_SIGMA_CAM01,
     RADII_FULLRES,
     Distortion,
     ForwardModel,
     Vignetting,
     nominal_radius,
+    parse_camera_settings,
 )
 from hdc.render import (
     RENDER_SETTINGS,
@@ -194,12 +196,18 @@ class StepCamera:
     cam01: Vignetting
 
 
-def step_camera(step: int, seed: int, randomize: bool = True, aperture: str = "classic") -> StepCamera:
+def step_camera(
+    step: int, seed: int, randomize: bool = True, aperture: str = "classic", settings: dict[str, float] | None = None
+) -> StepCamera:
     """The (deterministic) cameras of ``step`` for a dataset seed, CAM02's drawn from the
-    ``aperture`` family (:data:`hdc.forward.APERTURE_FAMILIES`)."""
+    ``aperture`` family (:data:`hdc.forward.APERTURE_FAMILIES`), then with ``settings``
+    (:func:`hdc.forward.parse_camera_settings`) fixed; the draw is the same with or without them."""
     rng = np.random.default_rng([seed, step, 7919])
     cam02 = ForwardModel.random(step, rng, family=aperture) if randomize else ForwardModel.nominal(step)
-    return StepCamera(cam02=cam02, cam01=cam01_camera(rng))
+    cam01 = cam01_camera(rng)
+    if settings:
+        cam02 = cam02.with_settings(settings)
+    return StepCamera(cam02=cam02, cam01=cam01)
 
 
 CAMERAS_FILE: str = "cameras.json"
@@ -490,12 +498,14 @@ def generate(
     progress: bool = True,
     render: RenderRanges | None = None,
     aperture: str = "classic",
+    camera_settings: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Generate a dataset; returns counts of written and skipped samples.
 
     ``render`` None (default) is the classic fixed renderer and ``aperture`` "classic" the
     classic cameras: the data sets made before the randomized renderer, reproduced byte
     for byte. The CLI defaults to the randomized rendering and the wide cameras.
+    ``camera_settings`` fixes aperture fields or the noise of every step's CAM02.
     """
     root = Path(root)
     fonts = fonts or list(io.FONTS)
@@ -507,7 +517,7 @@ def generate(
                 face_path(face)
     tasks = [(s, f, i) for s in steps for f in fonts for i in range(1, per_font + 1)]
     written = skipped = calib = 0
-    cams = {step: step_camera(step, seed, randomize, aperture) for step in steps}
+    cams = {step: step_camera(step, seed, randomize, aperture, camera_settings) for step in steps}
     write_camera_records(root, cams)
     t0 = time.perf_counter()
     for step, font, index in tqdm(tasks, desc="generate", unit="pair", disable=not progress):
@@ -558,6 +568,13 @@ def main(argv: list[str] | None = None) -> int:
         help="camera family of CAM02 (default wide; classic: the earlier data sets; leaveout: never trained on)",
     )
     p.add_argument(
+        "--camera-set",
+        default="",
+        metavar="K=V,...",
+        help="fix fields of every step's drawn CAM02, e.g. blades=0,rim=0.2,noise=1 "
+        f"(keys: {', '.join(CAMERA_SETTINGS)}; noise relative to the nominal level)",
+    )
+    p.add_argument(
         "--preset",
         choices=("leaveout",),
         help="leaveout: the leave-out test set (--render leaveout --aperture leaveout --digits); "
@@ -582,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--render-set needs a randomized rendering (not --render fixed)")
             render = render.with_settings(a.render_set)
         aperture = a.aperture or ("leaveout" if leaveout else "wide")
+        camera_settings = parse_camera_settings(a.camera_set)
+        if camera_settings and a.ideal_disk:
+            raise ValueError("--camera-set fixes fields of a drawn camera; --ideal-disk draws none")
         counts = generate(
             a.out_dir,
             steps,
@@ -594,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             randomize=not a.ideal_disk,
             render=render,
             aperture=aperture,
+            camera_settings=camera_settings,
         )
     except (ValueError, FontNotFoundError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,16 @@ import tifffile
 from scipy.signal import fftconvolve
 
 from hdc import calibrate, io, synth
-from hdc.forward import RADII_FULLRES, Aperture, Distortion, ForwardModel, disk_psf, fft_convolve
+from hdc.forward import (
+    NOISE_SIGMA_CAM02,
+    RADII_FULLRES,
+    Aperture,
+    Distortion,
+    ForwardModel,
+    disk_psf,
+    fft_convolve,
+    parse_camera_settings,
+)
 
 NAME_RE = re.compile(r"^focusStep_(\d+)_(timesR|verdanaRef)_size_30_sample_(\d{4})\.(tif|txt)$")
 CALIB_RE = re.compile(r"^focusStep_(\d+)_(PSF|LSF_X|LSF_Y)\.tif$")
@@ -111,6 +120,36 @@ def test_camera_records(tiny_dataset, tmp_path):
     rec = synth.read_camera_records(tmp_path)
     assert sorted(rec) == [3, 15] and rec[15]["nearest_step"] == 19 and rec[3]["nearest_step"] == 3
     assert synth.read_camera_records(tmp_path / "none") == {}
+
+
+def test_camera_settings_fix_one_property_and_keep_the_rest_of_the_draw(tmp_path):
+    """--camera-set changes only the named fields of each step's drawn camera (so a set made
+    with it differs from the plain one in that property alone), reaches cameras.json and
+    the images, and a bad setting is a one-line error naming it."""
+    plain = synth.step_camera(6, 779, aperture="leaveout")
+    fixed = synth.step_camera(6, 779, aperture="leaveout", settings=parse_camera_settings("blades=0,rim=0.2,noise=1"))
+    assert plain.cam02.aperture.blades in (4, 11) and fixed.cam02.aperture.blades == 0
+    assert fixed.cam02.aperture.rim == 0.2 and fixed.cam02.noise_sigma == pytest.approx(NOISE_SIGMA_CAM02)
+    assert fixed.cam02.aperture.softness == plain.cam02.aperture.softness
+    assert fixed.cam02.aperture.radius_scale == plain.cam02.aperture.radius_scale
+    assert (fixed.cam02.distortion, fixed.cam02.vignetting, fixed.cam01) == (
+        plain.cam02.distortion,
+        plain.cam02.vignetting,
+        plain.cam01,
+    )
+    args = ["--steps", "6", "--per-font", "1", "--fonts", "Verdana", "--seed", "779", "--no-calibration"]
+    assert synth.main([str(tmp_path / "a"), *args, "--aperture", "leaveout"]) == 0
+    assert synth.main([str(tmp_path / "b"), *args, "--aperture", "leaveout", "--camera-set", "blades=0"]) == 0
+    assert synth.read_camera_records(tmp_path / "b")[6]["aperture"]["blades"] == 0
+    name = "step6/Verdana/CAM02/focusStep_6_verdanaRef_size_30_sample_0001.tif"
+    a, b = (io.read_image(tmp_path / d / name) for d in "ab")
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    same = "step6/Verdana/CAM01/focusStep_6_verdanaRef_size_30_sample_0001.tif"
+    assert np.array_equal(io.read_image(tmp_path / "a" / same), io.read_image(tmp_path / "b" / same))
+    for bad, word in [("rims=1", "unknown camera setting 'rims'"), ("blades=2", "blades"), ("noise=-1", "range")]:
+        with pytest.raises(ValueError, match=word):
+            parse_camera_settings(bad)
+    assert synth.main([str(tmp_path / "c"), *args, "--camera-set", "softness=x"]) == 2
 
 
 def test_cam01_background_level(tiny_dataset):
