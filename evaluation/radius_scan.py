@@ -1,10 +1,10 @@
 """Does the network's confidence point at the radius that OCR likes best?
 
-``python -m evaluation.radius_scan DATA_ROOT --steps 4,9,13 --images 6 [--out FILE.md]``
+``python -m evaluation.radius_scan DATA_ROOT --steps 4,9,13 --images 6 [--scales LO:HI:STEP] [--out FILE.md]``
 
 For each step, the first ``--images`` CAM02 frames per font are deblurred by the network
 (one pass, no TTA) with the physics channel's radius multiplied by each scale of
-``hdc.radius.SCALE_GRID``; the table gives the mean binary entropy of the outputs (what
+``hdc.radius.SCALE_GRID`` (or of ``--scales``); the table gives the mean binary entropy of the outputs (what
 :mod:`hdc.radius` minimizes) and their mean official OCR score. The blind estimate is
 useful when the entropy minimum and the OCR maximum fall on the same scale.
 """
@@ -48,14 +48,33 @@ def _scan(deblurrer: pipeline.Deblurrer, files: list[Path], step: int, scales, t
     return rows
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"0.64:1.44:0.04"`` -> (0.64, 0.68, ..., 1.44): LO to HI inclusive in steps of STEP."""
+    try:
+        lo, hi, step = (float(v) for v in text.split(":"))
+    except ValueError as exc:
+        raise ValueError(f"--scales {text!r}: expected LO:HI:STEP, e.g. 0.64:1.44:0.04") from exc
+    if not 0 < lo <= hi or step <= 0:
+        raise ValueError(f"--scales {text!r}: need 0 < LO <= HI and STEP > 0")
+    return tuple(float(v) for v in np.round(np.arange(lo, hi + step / 2, step), 4))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evaluation.radius_scan", description=__doc__.split("\n\n")[0])
     p.add_argument("data_root", type=Path)
     p.add_argument("--steps", default="4,9,13")
     p.add_argument("--images", type=int, default=6, help="frames per font and step (default 6)")
     p.add_argument("--weights", default=None)
+    p.add_argument(
+        "--scales", default=None, metavar="LO:HI:STEP", help="scales to try (default: the refinement's grid)"
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     a = p.parse_args(argv)
+    try:
+        scales = radius.SCALE_GRID if a.scales is None else parse_scales(a.scales)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     deb = pipeline.load_deblurrer("network", a.weights)
     lines = ["| step | scale | mean entropy | mean OCR |", "|---:|---:|---:|---:|"]
@@ -68,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if not files:
             print(f"error: {a.data_root}/step{step}: no CAM02 frames with true text", file=sys.stderr)
             return 2
-        rows = scan_step(deb, files, step, radius.SCALE_GRID)
+        rows = scan_step(deb, files, step, scales)
         best_e = min(range(len(rows)), key=lambda i: rows[i]["entropy"])
         best_o = max(range(len(rows)), key=lambda i: rows[i]["ocr"])
         est = radius.parabola_minimum([r["scale"] for r in rows], [r["entropy"] for r in rows])

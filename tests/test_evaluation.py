@@ -320,6 +320,16 @@ def test_radius_scan_table(tiny_dataset, tmp_path, capsys):
     assert all(0 < e < np.log(2) for e in entropies) and len(set(entropies)) > 1
     assert "step 4: entropy minimum at" in capsys.readouterr().out
     assert radius_scan.main([str(tiny_dataset), "--steps", "7"]) == 2  # no such step in the data
+    assert radius_scan.parse_scales("0.64:0.76:0.04") == (0.64, 0.68, 0.72, 0.76)
+    assert radius_scan.main([str(tiny_dataset), "--steps", "4", "--images", "1", "--scales", "1.3:1.38:0.04"]) == 0
+    assert [
+        line.split("|")[2].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("| 4 |")
+    ] == [
+        "1.30",
+        "1.34",
+        "1.38",
+    ]
+    assert radius_scan.main([str(tiny_dataset), "--scales", "1.2:0.8:0.04"]) == 2
 
 
 def test_ink_gamma_scan_scores_each_gamma(tmp_path, capsys):
