@@ -89,14 +89,17 @@ class Aperture:
         ``classic``: 0 (round) or 5-9 blades, rim -0.1..0.5, radius within +-12% (the
         data sets made so far); ``wide`` (the randomized training stream): also 10
         blades, a darker or brighter rim (-0.25..0.6), a wider spread of radii and
-        softness; ``leaveout``: cameras training never draws (4 or 11 blades, rims
-        beyond the wide range, softer edges), for the leave-out test set.
+        softness; ``broad``: ``wide`` with triangles (3 blades) and 12-gons as well, so
+        that training sees polygons on both sides of every blade count it is asked to
+        read (the round disk and 5-10 blades) without drawing the leave-out's;
+        ``leaveout``: cameras training never draws (4 or 11 blades, rims beyond the wide
+        range, softer edges), for the leave-out test set.
         """
         if family == "classic":
             blades = int(rng.choice([0, 5, 6, 7, 8, 9]))
             rim, sd, soft, ell = (-0.1, 0.5), 0.05, (0.0, 0.08), (0.0, 0.06)
-        elif family == "wide":
-            blades = int(rng.choice([0, 5, 6, 7, 8, 9, 10]))
+        elif family in ("wide", "broad"):
+            blades = int(rng.choice([0, 5, 6, 7, 8, 9, 10] if family == "wide" else [0, 3, 5, 6, 7, 8, 9, 10, 12]))
             rim, sd, soft, ell = (-0.25, 0.6), 0.06, (0.0, 0.10), (0.0, 0.08)
         elif family == "leaveout":
             blades = int(rng.choice([4, 11]))
@@ -114,8 +117,15 @@ class Aperture:
         )
 
 
-APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "leaveout")
-NOISE_FACTORS: dict[str, tuple[float, float]] = {"classic": (0.75, 1.3), "wide": (0.6, 1.6), "leaveout": (0.6, 1.8)}
+APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "leaveout")
+TRAINING_APERTURES: tuple[str, ...] = ("classic", "wide", "broad")
+"""The families a training stream may draw (never ``leaveout``)."""
+NOISE_FACTORS: dict[str, tuple[float, float]] = {
+    "classic": (0.75, 1.3),
+    "wide": (0.6, 1.6),
+    "broad": (0.6, 1.6),
+    "leaveout": (0.6, 1.8),
+}
 """Range of the CAM02 noise level relative to :data:`NOISE_SIGMA_CAM02`, per aperture family."""
 
 

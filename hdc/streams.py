@@ -23,7 +23,7 @@ import numpy as np
 
 from hdc import background, features, io, radius, synth, targets
 from hdc.config import ModelConfig
-from hdc.forward import APERTURE_FAMILIES, ForwardModel
+from hdc.forward import TRAINING_APERTURES, ForwardModel
 from hdc.pipeline import TTA_FLIPS
 from hdc.render import RenderRanges
 
@@ -168,8 +168,11 @@ class StreamSource:
             raise ValueError(f"picture share must be in [0, 1], got {picture_share}")
         if picture_share and render is None:
             raise ValueError("pictures in the stream need the randomized rendering (--render random)")
-        if aperture not in APERTURE_FAMILIES:
-            raise ValueError(f"aperture family must be one of {', '.join(APERTURE_FAMILIES)}, got {aperture!r}")
+        if aperture not in TRAINING_APERTURES:
+            raise ValueError(
+                f"training aperture family must be one of {', '.join(TRAINING_APERTURES)} (the leave-out's is "
+                f"never trained on), got {aperture!r}"
+            )
         self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
         self.physics_radius = physics_radius
         self.render, self.picture_share, self.aperture = render, picture_share, aperture

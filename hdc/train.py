@@ -51,6 +51,7 @@ import numpy as np
 from hdc import io, synth
 from hdc.config import CONFIGS, PRECISIONS, ModelConfig
 from hdc.distribute import Replicas, parse_devices, prepare, resolve_precision, setup
+from hdc.forward import TRAINING_APERTURES
 from hdc.keras_import import import_keras
 from hdc.render import RENDER_SETTINGS, RENDERS, RenderRanges
 from hdc.streams import (  # noqa: F401  (the data side, re-exported for the trainer's users)
@@ -621,9 +622,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--aperture",
-        choices=("classic", "wide"),
+        choices=TRAINING_APERTURES,
         default="classic",
-        help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise)",
+        help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise; "
+        "broad: wide with triangles and 12-gons)",
     )
     p.add_argument(
         "--radius-error",

@@ -147,13 +147,19 @@ def test_missing_font_names_its_package(monkeypatch):
     render.face_path.cache_clear()
 
 
-def test_leaveout_apertures_are_never_drawn_in_training():
+@pytest.mark.parametrize("family", ["wide", "broad"])
+def test_leaveout_apertures_are_never_drawn_in_training(family):
     rng = np.random.default_rng(4)
-    wide = [forward.Aperture.random(rng, "wide") for _ in range(500)]
+    wide = [forward.Aperture.random(rng, family) for _ in range(500)]
     leave = [forward.Aperture.random(rng, "leaveout") for _ in range(200)]
     assert not {a.blades for a in wide} & {a.blades for a in leave}
     wr = (min(a.rim for a in wide), max(a.rim for a in wide))
     assert all(a.rim < wr[0] or a.rim > wr[1] for a in leave)
+    assert max(a.softness for a in wide) < min(a.softness for a in leave)
+    if family == "broad":  # triangles and 12-gons on both sides of the trained counts
+        assert {a.blades for a in wide} == {0, 3, 5, 6, 7, 8, 9, 10, 12}
+    with pytest.raises(ValueError, match="never trained on"):
+        train.StreamSource(replace(CONFIGS["unet16"], crop=64), render=render.TRAIN_RENDER, aperture="leaveout")
     classic = [forward.Aperture.random(np.random.default_rng(i)) for i in range(5)]
     assert classic == [forward.Aperture.random(np.random.default_rng(i), "classic") for i in range(5)]
 
