@@ -44,6 +44,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def radius_range(text: str) -> tuple[float, float]:
+    """``LO:HI`` around the refinement grid (``--radius-range``): LO <= its first scale, HI >= its last."""
+    from hdc import radius
+
+    grid_lo, grid_hi = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, e.g. 0.64:1.44, got {text!r}") from None
+    if not (0 < lo <= grid_lo and grid_hi <= hi < 3):
+        raise argparse.ArgumentTypeError(
+            f"expected 0 < LO <= {grid_lo:.2f} and {grid_hi:.2f} <= HI < 3 (the grid always scanned), got {text!r}"
+        )
+    return lo, hi
+
+
 def error(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr, flush=True)
 
@@ -61,7 +77,7 @@ def check_output_dir(path: Path) -> str | None:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run the contest contract on ``argv`` (default: the command line); the exit status."""
-    from hdc import features, io, pipeline
+    from hdc import features, io, pipeline, radius
 
     p = argparse.ArgumentParser(
         prog=prog,
@@ -109,6 +125,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="network: use the table (or calibration) radius as is; by default each step's radius is refined "
         "blindly on a few of the folder's images (hdc/radius.py), and with STEP auto each estimate is checked "
         "by the network's confidence (hdc/step_estimation.py); this turns both off",
+    )
+    grid = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
+    p.add_argument(
+        "--radius-range",
+        type=radius_range,
+        default=radius.EXTENDED_RANGE,
+        metavar="LO:HI",
+        help=f"network: the blind radius refinement scans scales {grid[0]:.2f}-{grid[1]:.2f} of the table radius "
+        f"and, while the lowest entropy is at an end, goes on past it up to LO-HI (default "
+        f"{radius.EXTENDED_RANGE[0]:g}:{radius.EXTENDED_RANGE[1]:g}; {grid[0]:.2f}:{grid[1]:.2f} never goes past)",
     )
     p.add_argument(
         "--median-impl",
@@ -170,6 +196,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         deblurrer.content_check = not a.no_content_check
         deblurrer.tta = not a.no_tta
         deblurrer.refine_radius = not a.no_radius_refinement
+        deblurrer.radius_range = a.radius_range
         deblurrer.ink_gamma = a.ink_gamma
         deblurrer.text_block = not a.no_text_block
         deblurrer.picture_aware = not a.text_only

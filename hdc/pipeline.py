@@ -312,6 +312,8 @@ class Deblurrer:
     refine_radius: bool = True
     """Network: let :func:`deblur_folder` refine each step's physics-channel radius blindly
     (:mod:`hdc.radius`) before deblurring a folder."""
+    radius_range: tuple[float, float] = radius.EXTENDED_RANGE
+    """How far the refinement's scan may go past its grid (:func:`hdc.radius.estimate_scale`)."""
     radius_scales: dict[int, float] = field(default_factory=dict)
     """Physics-channel radius scale per step (true / table radius); 1 when absent."""
     ink_gamma: float = INK_GAMMA
@@ -387,7 +389,11 @@ class Deblurrer:
         if not (self.can_refine_radius(step) and norms):
             return radius.RadiusEstimate(self.radius_scales.get(step, 1.0))
         est = radius.estimate_scale(
-            lambda n, st, sc: self.restore_small(n, st, sc, tta=False), norms, step, progress=progress
+            lambda n, st, sc: self.restore_small(n, st, sc, tta=False),
+            norms,
+            step,
+            progress=progress,
+            extend_to=self.radius_range,
         )
         self.radius_scales[step] = est.scale
         return est
@@ -672,8 +678,9 @@ def deblur_folder(
         ]
         (out / "estimated_steps.csv").write_text("\n".join(lines) + "\n")
     if summary.radius_estimates:
-        lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge"] + [
-            f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images},{int(e.at_edge)}"
+        lines = ["step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge,scanned_from,scanned_to"] + [
+            f"{s},{e.scale:.4f},{nominal_radius(s) * e.scale:.2f},{e.n_images},{int(e.at_edge)},"
+            f"{min(e.scales, default=1.0):.2f},{max(e.scales, default=1.0):.2f}"
             for s, e in sorted(summary.radius_estimates.items())
         ]
         (out / "radius_refinement.csv").write_text("\n".join(lines) + "\n")

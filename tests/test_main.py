@@ -192,11 +192,14 @@ def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, ca
     code, err = _run([folder, out, 4, "--weights", small_weights, "--no-tta", "--quiet"], capsys)
     assert code == 0, err
     rows = (out / "radius_refinement.csv").read_text().splitlines()
-    assert rows[0] == "step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge" and len(rows) == 2
-    step, scale, r_full, n, edge = rows[1].split(",")
+    header = "step,radius_scale,radius_fullres_px,images,minimum_at_grid_edge,scanned_from,scanned_to"
+    assert rows[0] == header and len(rows) == 2
+    step, scale, r_full, n, edge, s_from, s_to = rows[1].split(",")
+    lo, hi = radius.EXTENDED_RANGE
+    assert lo <= float(s_from) <= min(radius.SCALE_GRID) and max(radius.SCALE_GRID) <= float(s_to) <= hi
     text_frames = [t for t in io.list_tiffs(folder) if "sample" in t.name]
     assert step == "4" and int(n) == min(len(text_frames), radius.N_IMAGES)
-    assert min(radius.SCALE_GRID) <= float(scale) <= max(radius.SCALE_GRID)
+    assert float(s_from) <= float(scale) <= float(s_to)
     assert f"step 4: physics-channel radius x{float(scale):.3f}" in err and edge in ("0", "1")
     assert float(r_full) == pytest.approx(30.0 * float(scale), abs=0.01)  # table radius of step 4: 30 px
     off = tmp_path / "off"
@@ -204,6 +207,16 @@ def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, ca
         [folder, off, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"], capsys
     )
     assert code == 0 and "physics-channel radius" not in err and not (off / "radius_refinement.csv").exists()
+    grid = f"{min(radius.SCALE_GRID):.2f}:{max(radius.SCALE_GRID):.2f}"
+    code, err = _run(
+        [folder, tmp_path / "g", 4, "--weights", small_weights, "--no-tta", "--radius-range", grid], capsys
+    )
+    row = (tmp_path / "g" / "radius_refinement.csv").read_text().splitlines()[1].split(",")
+    assert code == 0 and row[-2:] == grid.split(":")  # the grid alone: never scanned past it
+    for bad in ("0.9:1.3", "0.8", "x:y", "0.5:0.4"):
+        with pytest.raises(SystemExit) as e:
+            _run([folder, tmp_path / "bad", 4, "--radius-range", bad], capsys)
+        assert e.value.code == 2 and "--radius-range" in capsys.readouterr().err
     code, err = _run([folder, tmp_path / "w", 4, "--method", "wiener", "--quiet"], capsys)
     assert code == 0 and not (tmp_path / "w" / "radius_refinement.csv").exists()
 

@@ -47,9 +47,32 @@ def test_estimate_scale_finds_the_entropy_minimum():
     assert est.refined and est.n_images == 2 and abs(est.scale - 1.1) < 0.02
     assert len(calls) == 2 * len(radius.SCALE_GRID)
     assert radius.estimate_scale(restore, [], step=9) == radius.RadiusEstimate(1.0)
-    # lowest at an end of the grid: no evidence of a minimum inside, the table radius stays
+    # lowest at an end of the grid: the scan goes on past it, one spacing at a time, to the
+    # extended range; lowest at its end too: no evidence of a minimum inside, the table radius stays
     edge = radius.estimate_scale(lambda n, st, sc: np.full((4, 4), 0.01 + 0.1 * sc), [np.ones((4, 4))], step=9)
     assert edge.at_edge and edge.scale == 1.0 and edge.refined
+    assert edge.scales[0] == pytest.approx(radius.EXTENDED_RANGE[0]) and edge.scales[-1] == max(radius.SCALE_GRID)
+    fixed = radius.estimate_scale(
+        lambda n, st, sc: np.full((4, 4), 0.01 + 0.1 * sc), [np.ones((4, 4))], step=9, extend_to=None
+    )
+    assert fixed.at_edge and fixed.scales == radius.SCALE_GRID
+
+
+def test_a_radius_beyond_the_grid_is_found_by_extending_the_scan():
+    """A camera 30% wider than the table (the grid ends at 1.24): the scan goes on upwards
+    until the minimum lies inside, no further, and never downwards."""
+    calls = []
+
+    def restore(norm, step, scale):
+        calls.append(round(scale, 2))
+        return np.full((4, 4), 0.001 + 0.3 * min(abs(scale - 1.3), 1.0))
+
+    est = radius.estimate_scale(restore, [np.ones((4, 4))], step=6)
+    assert not est.at_edge and est.scale == pytest.approx(1.3, abs=0.01)
+    assert calls == [*radius.SCALE_GRID, 1.28, 1.32]
+    assert est.scales == (*radius.SCALE_GRID, 1.28, 1.32) and len(est.entropies) == len(est.scales)
+    low = radius.estimate_scale(lambda n, st, sc: np.full((4, 4), 0.001 + 0.3 * abs(sc - 0.71)), [np.ones((4, 4))], 6)
+    assert not low.at_edge and low.scale == pytest.approx(0.71, abs=0.01) and low.scales[0] == pytest.approx(0.68)
 
 
 @pytest.fixture(scope="module")
