@@ -47,4 +47,4 @@ fi
 OCR=()
 [ -n "${JOBS:-}" ] && OCR=(--ocr-jobs "$JOBS")
 exec "$PY" -m evaluation.run_all "$DATA_ROOT" --steps "$STEPS" --methods "${METHODS[@]}" \
-  --results "${RESULTS:-results}" --jobs "$PAR" --extra "${EXTRA:-}" "${OCR[@]+"${OCR[@]}"}"
+  --results "${RESULTS:-results}" --jobs "$PAR" --extra="${EXTRA:-}" "${OCR[@]+"${OCR[@]}"}"

@@ -129,8 +129,9 @@ def test_score_folder_and_cli(tiny_dataset, tmp_path):
 
 
 def test_run_all_steps_script(tiny_dataset, tmp_path):
-    """Two folders at a time: every folder scored, each one's output printed as one block."""
-    env = dict(os.environ, RESULTS=str(tmp_path / "results"), PYTHON=sys.executable)
+    """Two folders at a time: every folder scored, each one's output printed as one block;
+    EXTRA may be a single option (an argument that starts with a dash)."""
+    env = dict(os.environ, RESULTS=str(tmp_path / "results"), PYTHON=sys.executable, EXTRA="--no-radius-refinement")
     r = subprocess.run(
         ["bash", "evaluation/run_all_steps.sh", "--jobs", "2", str(tiny_dataset), "4", "wiener", "sharp"],
         cwd=ROOT,
