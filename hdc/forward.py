@@ -73,6 +73,10 @@ class Aperture:
         Spread of radii as a fraction of the radius (Gaussian edge blur).
     ellipticity : float
         Relative stretch along ``rotation`` (off-axis cat's-eye shape), e.g. 0.05.
+    harmonics : tuple of (order, amplitude, phase)
+        A smooth irregular outline instead of a polygon (``blades`` 0): the edge radius is
+        ``1 + sum(amplitude * cos(order * theta + phase))`` times the radius that keeps
+        the disk's area; distinct orders >= 2 (the ``freeform`` family).
     """
 
     blades: int = 0
@@ -81,6 +85,19 @@ class Aperture:
     radius_scale: float = 1.0
     softness: float = 0.0
     ellipticity: float = 0.0
+    harmonics: tuple[tuple[int, float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        # read back from cameras.json the terms are lists: keep the dataclass hashable
+        terms = tuple((int(k), float(a), float(p)) for k, a, p in self.harmonics)
+        object.__setattr__(self, "harmonics", terms)
+        orders = [k for k, _, _ in terms]
+        if len(set(orders)) != len(orders) or any(k < 2 for k in orders):
+            raise ValueError(f"aperture harmonics need distinct orders >= 2, got {orders}")
+        if terms and self.blades:
+            raise ValueError("an aperture is a polygon (blades) or a smooth outline (harmonics), not both")
+        if sum(abs(a) for _, a, _ in terms) >= 0.8:
+            raise ValueError("aperture harmonics: amplitudes must sum to less than 0.8 (a positive outline)")
 
     @classmethod
     def random(cls, rng: np.random.Generator, family: str = "classic") -> Aperture:
@@ -92,9 +109,22 @@ class Aperture:
         softness; ``broad``: ``wide`` with triangles (3 blades) and 12-gons as well, so
         that training sees polygons on both sides of every blade count it is asked to
         read (the round disk and 5-10 blades) without drawing the leave-out's;
-        ``leaveout``: cameras training never draws (4 or 11 blades, rims beyond the wide
-        range, softer edges), for the leave-out test set.
+        ``freeform``: ``wide`` half the time, else a smooth irregular outline (1-3
+        harmonics of orders 2-8, amplitude 0.02-0.12 each, see :attr:`harmonics`) with
+        the wide rims and edges: a broad prior on the shape of an unknown lens's aperture
+        that never draws a polygon the wide family does not; ``leaveout``: cameras
+        training never draws (4 or 11 blades, rims beyond the wide range, softer edges),
+        for the leave-out test set.
         """
+        if family == "freeform":
+            if rng.random() < 0.5:
+                return cls.random(rng, "wide")
+            n = int(rng.integers(1, 4))
+            orders = rng.choice(np.arange(2, 9), size=n, replace=False)
+            terms = tuple(
+                (int(k), float(rng.uniform(*FREEFORM_AMPLITUDE)), float(rng.uniform(0, 2 * np.pi))) for k in orders
+            )
+            return replace(cls.random(rng, "wide"), blades=0, harmonics=terms)
         if family == "classic":
             blades = int(rng.choice([0, 5, 6, 7, 8, 9]))
             rim, sd, soft, ell = (-0.1, 0.5), 0.05, (0.0, 0.08), (0.0, 0.06)
@@ -117,13 +147,17 @@ class Aperture:
         )
 
 
-APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "leaveout")
-TRAINING_APERTURES: tuple[str, ...] = ("classic", "wide", "broad")
+FREEFORM_AMPLITUDE: tuple[float, float] = (0.02, 0.12)
+"""Range of each harmonic's amplitude in the ``freeform`` family (a square's outline, as a
+comparison, has a 4th harmonic of about 0.1 of its mean radius)."""
+APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "freeform", "leaveout")
+TRAINING_APERTURES: tuple[str, ...] = ("classic", "wide", "broad", "freeform")
 """The families a training stream may draw (never ``leaveout``)."""
 NOISE_FACTORS: dict[str, tuple[float, float]] = {
     "classic": (0.75, 1.3),
     "wide": (0.6, 1.6),
     "broad": (0.6, 1.6),
+    "freeform": (0.6, 1.6),
     "leaveout": (0.6, 1.8),
 }
 """Range of the CAM02 noise level relative to :data:`NOISE_SIGMA_CAM02`, per aperture family."""
@@ -173,7 +207,8 @@ def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int =
     soft = ap.softness * r
     if r > 12:  # large kernels need little anti-aliasing; keep generation cheap
         supersample = min(supersample, 2)
-    half = int(math.ceil(r * (1 + ap.ellipticity) * 1.15 + 3 * soft + 1))
+    reach = max(1.15, 1.0 + sum(abs(a) for _, a, _ in ap.harmonics))
+    half = int(math.ceil(r * (1 + ap.ellipticity) * reach + 3 * soft + 1))
     n = 2 * half + 1
     s = supersample
     coords = (np.arange(n * s) + 0.5) / s - n / 2.0
@@ -193,6 +228,10 @@ def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int =
         circum = r * math.sqrt(2 * math.pi / (m * math.sin(2 * math.pi / m)))
         sector = np.mod(theta, 2 * math.pi / m) - math.pi / m
         edge = circum * math.cos(math.pi / m) / np.cos(sector)
+    elif ap.harmonics:
+        # same area as the disk: (1/2) integral of edge^2 = pi r0^2 (1 + sum(a^2) / 2)
+        r0 = r / math.sqrt(1.0 + 0.5 * sum(a * a for _, a, _ in ap.harmonics))
+        edge = r0 * (1.0 + sum(a * np.cos(k * theta + p) for k, a, p in ap.harmonics))
     else:
         edge = np.full_like(rho, r)
     inside = rho <= edge
@@ -421,8 +460,9 @@ class ForwardModel:
         a user can pin an aperture measured on the real CAM02.
         """
         ap = {k: v for k, v in settings.items() if k != "noise"}
-        if "blades" in ap:
+        if "blades" in ap:  # a fixed blade count (0: round) replaces a smooth outline too
             ap["blades"] = int(ap["blades"])
+            ap["harmonics"] = ()
         out = replace(self, aperture=replace(self.aperture, **ap))
         if "noise" in settings:
             out = replace(out, noise_sigma=NOISE_SIGMA_CAM02 * settings["noise"])

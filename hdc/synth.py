@@ -14,7 +14,7 @@ calibration targets.
 CLI::
 
     python -m hdc.synth OUT_DIR --steps 0-19 --per-font 100 --seed 0 [--digits] [--symbols]
-        [--render random|leaveout|fixed] [--render-set K=LO:HI,...] [--aperture wide|classic|leaveout]
+        [--render random|leaveout|fixed] [--render-set K=LO:HI,...] [--aperture wide|classic|broad|freeform|leaveout]
         [--camera-set K=V,...] [--preset leaveout]
 
 Deterministic for a given seed; rerunning skips files already complete, so an interrupted
@@ -565,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         "--aperture",
         choices=APERTURE_FAMILIES,
         default=None,
-        help="camera family of CAM02 (default wide; classic: the earlier data sets; leaveout: never trained on)",
+        help="camera family of CAM02 (default wide; classic: the earlier data sets; broad, freeform: wider training "
+        "priors, hdc/forward.py; leaveout: never trained on)",
     )
     p.add_argument(
         "--camera-set",

@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=TRAINING_APERTURES,
         default="classic",
         help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise; "
-        "broad: wide with triangles and 12-gons)",
+        "broad: wide with triangles and 12-gons; freeform: wide or smooth irregular outlines)",
     )
     p.add_argument(
         "--radius-error",

@@ -45,6 +45,34 @@ def test_polygon_aperture_has_disk_area():
     assert not np.allclose(k, disk_psf(r))
 
 
+def test_smooth_outline_aperture():
+    """A harmonic outline keeps the disk's area, differs from the disk, reads back from
+    cameras.json, and its family is deterministic per seed; bad outlines are refused."""
+    import dataclasses
+    import json
+
+    ap = Aperture(rotation=0.4, harmonics=((4, 0.1, 0.0), (3, 0.05, 1.0)))
+    k = disk_psf(20.0, ap)
+    assert abs(k.sum() / k.max() - np.pi * 400) / (np.pi * 400) < 0.05
+    assert k.shape != disk_psf(20.0).shape or not np.allclose(k, disk_psf(20.0))
+    assert Aperture(**json.loads(json.dumps(dataclasses.asdict(ap)))) == ap
+    draws = [Aperture.random(np.random.default_rng(s), "freeform") for s in range(40)]
+    assert draws == [Aperture.random(np.random.default_rng(s), "freeform") for s in range(40)]
+    smooth = [a for a in draws if a.harmonics]
+    assert smooth and all(a.blades == 0 and 1 <= len(a.harmonics) <= 3 for a in smooth)
+    assert all(2 <= o <= 8 and 0.02 <= amp <= 0.12 for a in smooth for o, amp, _ in a.harmonics)
+    cam = ForwardModel(step=9, aperture=ap).with_settings({"blades": 0})
+    assert cam.aperture.harmonics == () and cam.aperture.rotation == 0.4
+    for bad in (
+        dict(harmonics=((3, 0.1, 0), (3, 0.1, 0))),
+        dict(harmonics=((1, 0.1, 0),)),
+        dict(blades=6, harmonics=((3, 0.1, 0),)),
+        dict(harmonics=((2, 0.5, 0), (3, 0.4, 0))),
+    ):
+        with pytest.raises(ValueError, match="harmonics|polygon"):
+            Aperture(**bad)
+
+
 def test_equivalent_radius():
     from hdc.forward import equivalent_radius
 

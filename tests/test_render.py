@@ -147,7 +147,7 @@ def test_missing_font_names_its_package(monkeypatch):
     render.face_path.cache_clear()
 
 
-@pytest.mark.parametrize("family", ["wide", "broad"])
+@pytest.mark.parametrize("family", ["wide", "broad", "freeform"])
 def test_leaveout_apertures_are_never_drawn_in_training(family):
     rng = np.random.default_rng(4)
     wide = [forward.Aperture.random(rng, family) for _ in range(500)]
@@ -158,6 +158,9 @@ def test_leaveout_apertures_are_never_drawn_in_training(family):
     assert max(a.softness for a in wide) < min(a.softness for a in leave)
     if family == "broad":  # triangles and 12-gons on both sides of the trained counts
         assert {a.blades for a in wide} == {0, 3, 5, 6, 7, 8, 9, 10, 12}
+    if family == "freeform":  # the wide polygons, and smooth outlines as often
+        assert {a.blades for a in wide} == {0, 5, 6, 7, 8, 9, 10}
+        assert 0.4 < np.mean([bool(a.harmonics) for a in wide]) < 0.6
     with pytest.raises(ValueError, match="never trained on"):
         train.StreamSource(replace(CONFIGS["unet16"], crop=64), render=render.TRAIN_RENDER, aperture="leaveout")
     classic = [forward.Aperture.random(np.random.default_rng(i)) for i in range(5)]
