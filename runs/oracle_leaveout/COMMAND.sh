@@ -2,8 +2,8 @@
 # Oracle fine-tune (never shipped, weights not committed): the U-Net campaign's best weights
 # (runs/unet16_rand/best) trained on the leave-out camera family itself (4 and 11 blades,
 # extreme rims, soft edges; this folder's sitecustomize.py lifts the stream's refusal), with
-# the randomized renderer (never the leave-out's faces). Same settings and budget as the
-# broad and freeform fine-tunes (runs/unet16_{broad,free}): how much of the loss on unseen
+# the randomized renderer (never the leave-out's faces). Same settings and about the same
+# time as the broad and freeform fine-tunes (runs/unet16_{broad,free}): how much of the loss on unseen
 # cameras can training on them recover? Rerun to resume exactly; HOURS: this invocation's budget.
 cd "$(dirname "$0")/../.."
 PYTHONPATH="runs/oracle_leaveout${PYTHONPATH:+:$PYTHONPATH}" exec scripts/py -m hdc.train runs/oracle_leaveout \
