@@ -22,3 +22,16 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hdc") / "data"
     synth.generate(root, TINY_STEPS, TINY_PER_FONT, seed=0, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory) -> Path:
+    """A freshly initialised, cheap network saved like shipped weights."""
+    from dataclasses import replace
+
+    from hdc.model import CONFIGS, build_model, save
+
+    cfg = replace(CONFIGS["physics16"], name="tiny", n_refinements=2, dim=8, subdim=8)
+    stem = tmp_path_factory.mktemp("w") / "tiny"
+    save(build_model(cfg), cfg, stem, {"note": "untrained, for tests"})
+    return stem

@@ -358,3 +358,49 @@ def test_ink_gamma_scan_scores_each_gamma(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ink_gamma_scan.main([str(results), str(data), "--gammas", "0"])
     capsys.readouterr()
+
+
+def test_rendering_scan_renders_what_main_writes_and_scores_each_exponent(tiny_dataset, tmp_path, capsys):
+    """One network pass (the shipped weights), several ink exponents: each rendering is
+    what main.py's per-image call writes at that exponent after the same radius refinement;
+    the scan's scores are the official scores of those outputs; a corrupt TIFF scores 0 with
+    its error and the rest of the folder is scored."""
+    import shutil
+
+    from evaluation import rendering_scan
+    from hdc import pipeline
+
+    if not pipeline.default_weights_available():
+        pytest.skip("no shipped weights")
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset / "step4" / "Times", data / "step4" / "Times")
+    cam01, cam02 = data / "step4" / "Times" / "CAM01", data / "step4" / "Times" / "CAM02"
+    samples = sorted(p.stem for p in cam01.glob("*.txt"))
+    deb = pipeline.load_deblurrer("network")
+    pipeline.refine_radii(deb, io.list_tiffs(cam02), {p.name: 4 for p in io.list_tiffs(cam02)})
+    expected = {}
+    for name in samples:
+        image = pipeline.check_input(cam02 / f"{name}.tif")
+        outs = rendering_scan.renderings(deb, image, 4, [2.0, 3.5])
+        assert not np.array_equal(outs[0], outs[1])
+        for g, out in zip((2.0, 3.5), outs):
+            deb.ink_gamma = g
+            np.testing.assert_array_equal(out, deb(image, 4))  # deblur_folder's call, as main.py makes it
+            expected[g, name] = ocr_score.score_array(out, ocr_score.true_lines(cam01 / f"{name}.txt"))
+    # the CLI: a corrupt image with a true text joins the folder
+    (cam02 / "zz_corrupt.tif").write_bytes(b"not a tiff")
+    (cam01 / "zz_corrupt.txt").write_text("ABC\nDEF\nGHI\n")
+    out = tmp_path / "scan"
+    assert rendering_scan.main([str(data), str(out), "--steps", "4", "--gammas", "3.5,2"]) == 0
+    assert "zz_corrupt.tif" in capsys.readouterr().err
+    for g in (2.0, 3.5):
+        with open(out / f"gamma{g:g}" / "scores.csv", newline="") as fh:
+            rows = {r["file"]: r for r in csv.DictReader(fh)}
+        assert sorted(rows) == sorted([f"{n}.png" for n in samples] + ["zz_corrupt.png"])
+        assert rows["zz_corrupt.png"]["score"] == "0" and rows["zz_corrupt.png"]["lines"] == "0"
+        assert all(int(rows[f"{n}.png"]["score"]) == expected[g, n] for n in samples)
+    assert np.mean([expected[3.5, n] for n in samples]) >= 70  # step 4 reads
+    assert "gamma2" in (out / "summary.md").read_text()
+    assert rendering_scan.main([str(data), str(out), "--steps", "7"]) == 2
+    with pytest.raises(SystemExit):
+        rendering_scan.main([str(data), str(out), "--gammas", "0"])

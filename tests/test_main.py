@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,8 @@ from PIL import Image
 
 import main as entry
 from hdc import io
-from hdc.model import CONFIGS, build_model, save
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def small_weights(tmp_path_factory) -> Path:
-    """A freshly initialised, cheap network saved like shipped weights."""
-    cfg = replace(CONFIGS["physics16"], name="tiny", n_refinements=2, dim=8, subdim=8)
-    stem = tmp_path_factory.mktemp("w") / "tiny"
-    save(build_model(cfg), cfg, stem, {"note": "untrained, for tests"})
-    return stem
 
 
 @pytest.fixture()

@@ -88,20 +88,23 @@ def test_curriculum_and_weights():
     assert abs(p.sum() - 1) < 1e-12 and p[9] > p[0]
 
 
-def _pretrained(tmp_path):
-    """A checkpoint to fine-tune from: the tiny net after a short run on the generated stream."""
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A checkpoint to fine-tune from: the tiny net after a short run on the generated stream
+    (trained once for the module; the tests only read it)."""
     from hdc import model as hmodel
 
-    pre = _trainer(tmp_path / "pre")
+    root = tmp_path_factory.mktemp("pretrained")
+    pre = _trainer(root / "pre")
     pre.train_batches(60)
-    hmodel.save(pre.model, TINY, tmp_path / "init", {"note": "test checkpoint"})
-    return tmp_path / "init"
+    hmodel.save(pre.model, TINY, root / "init", {"note": "test checkpoint"})
+    return root / "init"
 
 
-def test_fine_tuning_from_checkpoint_lowers_validation_loss(tiny_dataset, tmp_path):
+def test_fine_tuning_from_checkpoint_lowers_validation_loss(tiny_dataset, tmp_path, pretrained):
     from hdc import model as hmodel
 
-    init = _pretrained(tmp_path)
+    init = pretrained
     folder = train.FolderSource(tiny_dataset, TINY, val_fraction=0.25)
     src = train.MixedSource(folder, train.StreamSource(TINY), share=0.3)
     cur = train.Curriculum(start_max=8, max_step=8)
@@ -115,12 +118,12 @@ def test_fine_tuning_from_checkpoint_lowers_validation_loss(tiny_dataset, tmp_pa
     assert after < 0.9 * before, (before, after)
 
 
-def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, capsys):
+def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, capsys, pretrained):
     import json
 
     from hdc import calibration
 
-    init = _pretrained(tmp_path)
+    init = pretrained
     cal = calibration.Calibration(steps={4: calibration.StepCalibration(step=4, radius=32.0)}, source="test")
     cal.save(tmp_path / "cal.json")
     previous = calibration.active()
@@ -167,10 +170,10 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     assert "does not fit config physics16" in capsys.readouterr().err
 
 
-def test_cli_grows_init_weights_with_more_iterations(tmp_path, monkeypatch, capsys):
+def test_cli_grows_init_weights_with_more_iterations(tmp_path, monkeypatch, capsys, pretrained):
     from hdc.model import load
 
-    init = _pretrained(tmp_path)
+    init = pretrained
     grown = replace(TINY, name="tiny_grown", n_refinements=3, dilations=(1, 1, 3), crop=76)
     monkeypatch.setitem(train.CONFIGS, "tiny_grown", grown)
     run = tmp_path / "run"
