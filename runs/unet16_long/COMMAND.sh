@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# A long run on the freeform camera family (the wide family half the time, else smooth
+# irregular aperture outlines; never the leave-out's 4 or 11 blades), resumed session after
+# session on the CPU and on an accelerator when one is lent. Short fine-tunes at a falling
+# rate (runs/unet16_broad, unet16_re08, unet16_free, even the oracle on the leave-out family
+# itself) moved the unseen cameras by about three points at most: their rate reached the
+# floor within ~1,500 batches. This run starts from the campaign's best weights
+# (runs/unet16_rand/best = weights/unet16) at a higher rate and judges the plateau over
+# 150-batch epochs (patience 6 = 900 batches), so the rate stays high for thousands of
+# batches. Its checkpoint is committed so that a fresh checkout resumes it exactly.
+# HOURS: this invocation's budget; WORKERS: processes making batches ahead of the trainer.
+cd "$(dirname "$0")/../.."
+exec scripts/py -m hdc.train runs/unet16_long --init runs/unet16_rand/best --precision auto \
+  --lr 5e-4 --seed 17 --render random --picture-share 0.2 --aperture freeform --physics-radius camera \
+  --radius-error 0.04 --augment --start-max-step 19 --epoch 150 --ocr-every 4 --ocr-per-step 3 \
+  --checkpoint-minutes 10 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
