@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="network (default when weights exist), wiener, richardson_lucy or identity",
     )
     p.add_argument(
-        "--weights", default=None, help="weights name (default weights/unet16; previous: weights/physics16_rank8)"
+        "--weights",
+        default=None,
+        help="weights name (default weights/unet16; earlier defaults: weights/unet16_rand, weights/physics16_rank8)",
     )
     p.add_argument(
         "--calibration",

@@ -5,9 +5,9 @@
 # rate (runs/unet16_broad, unet16_re08, unet16_free, even the oracle on the leave-out family
 # itself) moved the unseen cameras by about three points at most: their rate reached the
 # floor within ~1,500 batches. This run starts from the campaign's best weights
-# (runs/unet16_rand/best = weights/unet16) at a higher rate and judges the plateau over
-# 150-batch epochs (patience 6 = 900 batches), so the rate stays high for thousands of
-# batches. Its checkpoint is committed so that a fresh checkout resumes it exactly.
+# (runs/unet16_rand/best, the default until its own best replaced it; now
+# weights/unet16_rand) at a higher rate and judges the plateau over 150-batch epochs
+# (patience 6 = 900 batches), so the rate stays high for thousands of batches. Its checkpoint is committed so that a fresh checkout resumes it exactly.
 # At batch 9,300 (rate 3.1e-5 after four halvings) the rate is raised to 2.5e-4 (a warm
 # restart, recorded in the state and replayed on resume).
 # HOURS: this invocation's budget; WORKERS: processes making batches ahead of the trainer.
