@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train on an accelerator machine for a fixed number of minutes: one or two runs side by
 # side, each with several processes making batches (a GPU waits on data, not math).
-# By default it resumes the committed U-Net campaign runs/unet16_rand alone (the run keeps
-# the settings it started with, batch size included, so it continues batch for batch).
+# By default it resumes the committed long run runs/unet16_long alone (the run keeps the
+# settings it started with, batch size and past warm restarts included, so it continues
+# batch for batch; A_ARGS="--restart-lr LR@BATCH" adds a future restart).
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
 # after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
 # that exists under runs/ resumes that committed run.
@@ -60,7 +61,7 @@ echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
 common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
-a_name=${A_NAME:-unet16_rand}
+a_name=${A_NAME:-unet16_long}
 b_name=${B_NAME:-none}
 read -r -a a_args <<<"${A_ARGS-}"
 read -r -a b_args <<<"${B_ARGS-}"
