@@ -3,7 +3,9 @@
 # side, each with several processes making batches (a GPU waits on data, not math).
 # By default it resumes the committed long run runs/unet16_long alone (the run keeps the
 # settings it started with, batch size and past warm restarts included, so it continues
-# batch for batch; A_ARGS="--restart-lr LR@BATCH" adds a future restart).
+# batch for batch; A_ARGS="--restart-lr LR@BATCH" adds a future restart). The epoch length
+# is not a run setting: here it is 100 batches, so a plateau is judged over 600 batches
+# (runs/unet16_long/COMMAND.sh on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
 # after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
 # that exists under runs/ resumes that committed run.
@@ -16,7 +18,8 @@
 # minute and at the end; unpack and resume or export them anywhere with `python -m hdc.train`.
 #
 # Usage: bash scripts/gpu_train.sh OUT_DIR MINUTES [WHEELS_DIR] [FONTS_DIR]
-#   (BATCH and WORKERS in the environment override the batch size 64 and 7 workers per run;
+#   (BATCH, EPOCH and WORKERS in the environment override the batch size 64, the 100-batch
+#    epoch and 7 workers per run;
 #    A_WORKERS / B_WORKERS set one run's, e.g. more for a run whose batches cost more)
 #   WHEELS_DIR: wheels to install first (e.g. Keras and its pure-Python needs)
 #   FONTS_DIR:  font files for the generator (scripts/gpu_kit.sh copies every face it uses)
@@ -60,7 +63,7 @@ fi
 echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
-common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch 100 --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
+common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch "${EPOCH:-100}" --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
 a_name=${A_NAME:-unet16_long}
 b_name=${B_NAME:-none}
 read -r -a a_args <<<"${A_ARGS-}"

@@ -7,7 +7,8 @@
 # floor within ~1,500 batches. This run starts from the campaign's best weights
 # (runs/unet16_rand/best, the default until its own best replaced it; now
 # weights/unet16_rand) at a higher rate and judges the plateau over 150-batch epochs
-# (patience 6 = 900 batches), so the rate stays high for thousands of batches. Its checkpoint is committed so that a fresh checkout resumes it exactly.
+# (patience 6 = 900 batches), so the rate stays high for thousands of batches. Its
+# checkpoint is committed so that a fresh checkout resumes it exactly.
 # At batch 9,300 (rate 3.1e-5 after four halvings) the rate is raised to 2.5e-4 (a warm
 # restart, recorded in the state and replayed on resume). The second cycle (lr halving
 # back to 3.1e-5 by 14,100) lowered the validation loss 0.1537 -> 0.1528, so at 14,550
