@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument(
         "--weights",
         default=None,
-        help="weights name (default weights/unet16; earlier defaults: weights/unet16_rand, weights/physics16_rank8)",
+        help=(
+            "weights name (default weights/unet16; earlier defaults: weights/unet16_long9k, "
+            "weights/unet16_rand, weights/physics16_rank8)"
+        ),
     )
     p.add_argument(
         "--calibration",
