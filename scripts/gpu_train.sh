@@ -8,7 +8,8 @@
 # (runs/unet16_long/COMMAND.sh on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
 # after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
-# that exists under runs/ resumes that committed run.
+# that exists under runs/ resumes that committed run. A_ARGS / B_ARGS come after the
+# script's own options (batch, hours, epoch, OCR, checkpoints), so they override them.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow); BACKEND=torch tries PyTorch first. Dilated networks
 # (configs dilated16*, grown16) are slow under JAX on the GPU: XLA materializes the dilation as
@@ -72,12 +73,12 @@ read -r -a b_args <<<"${B_ARGS-}"
 for name in "$a_name" "$b_name"; do # (B_NAME=none: run A alone)
     if [ -d "runs/$name" ]; then cp -r "runs/$name" "$runs/"; fi
 done
-python3 -m hdc.train "$runs/$a_name" "${a_args[@]}" "${common[@]}" --workers "${A_WORKERS:-${WORKERS:-7}}" >"$out/$a_name.log" 2>&1 &
+python3 -m hdc.train "$runs/$a_name" "${common[@]}" "${a_args[@]}" --workers "${A_WORKERS:-${WORKERS:-7}}" >"$out/$a_name.log" 2>&1 &
 a=$!
 if [ "$b_name" = none ]; then # one run alone (give it A_WORKERS=15)
     b=
 else
-    python3 -m hdc.train "$runs/$b_name" "${b_args[@]}" "${common[@]}" --workers "${B_WORKERS:-${WORKERS:-7}}" >"$out/$b_name.log" 2>&1 &
+    python3 -m hdc.train "$runs/$b_name" "${common[@]}" "${b_args[@]}" --workers "${B_WORKERS:-${WORKERS:-7}}" >"$out/$b_name.log" 2>&1 &
     b=$!
 fi
 pack() { tar czf "$out/.runs.tgz" -C "$runs" . && mv "$out/.runs.tgz" "$out/runs.tgz"; }
