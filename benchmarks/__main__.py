@@ -438,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = SECTIONS[name](a.repeats)
         sec = [f"## {name}", ""]
         if a.only:
-            sec += [f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}{weights}`.", ""]
+            # the file's Machine line describes the full run, which may have been elsewhere
+            sec += [
+                f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}{weights}`, "
+                f"on {machine_info()}.",
+                "",
+            ]
         sec += ["| what | median | ratio |", "|---|---:|---:|"]
         sec += [f"| {w} | {v} | {r} |" for w, v, r in rows]
         sections[name] = "\n".join(sec) + "\n"
