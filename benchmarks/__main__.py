@@ -423,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     global INFERENCE_WEIGHTS
     INFERENCE_WEIGHTS = a.weights
     weights = f" --weights {a.weights}" if a.weights else ""
+    machine = machine_info()
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {machine_info()}",
+        f"Machine: {machine}",
         "",
         f"Command: `python -m benchmarks{' --only ' + ' '.join(a.only) if a.only else ''}{weights}` "
         f"(median of {a.repeats} repeats; ratio = time or throughput relative to the section's baseline, same run)",
@@ -440,8 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.only:
             # the file's Machine line describes the full run, which may have been elsewhere
             sec += [
-                f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}{weights}`, "
-                f"on {machine_info()}.",
+                f"Rerun alone: `python -m benchmarks --only {name} --repeats {a.repeats}{weights}`, on {machine}.",
                 "",
             ]
         sec += ["| what | median | ratio |", "|---|---:|---:|"]
