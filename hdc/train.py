@@ -231,6 +231,32 @@ class Trainer:
                 dst.assign(src)
             self.state.update(json.loads(state_file.read_text()))
             self.model.optimizer.learning_rate.assign(self.state["lr"])
+            self._trim_logs(self.state["batch"])
+
+    def _trim_logs(self, batch: int) -> None:
+        """Drop log rows written after the checkpoint a run resumes from.
+
+        A run stopped between checkpoints (a killed job, a machine handed back) has logged
+        epochs that its checkpoint does not hold; the resumed run trains them again, so the
+        old rows would be listed twice, with other numbers.
+        """
+        path = self.run_dir / "log.csv"
+        if path.exists():
+            lines = path.read_text().splitlines(keepends=True)
+            kept = lines[:1] + [ln for ln in lines[1:] if not ln.strip() or int(ln.split(",", 1)[0]) <= batch]
+            if len(kept) < len(lines):
+                path.write_text("".join(kept))
+            rows = [ln for ln in kept[1:] if ln.strip()]
+            if rows:  # the checkpoint's validation loss, for a card exported before the next epoch
+                last = dict(zip(lines[0].strip().split(","), rows[-1].strip().split(",")))
+                if last.get("val_loss"):
+                    self.last_val = float(last["val_loss"])
+        path = self.run_dir / "ocr_history.jsonl"
+        if path.exists():
+            lines = path.read_text().splitlines(keepends=True)
+            kept = [ln for ln in lines if not ln.strip() or json.loads(ln)["batch"] <= batch]
+            if len(kept) < len(lines):
+                path.write_text("".join(kept))
 
     def checkpoint(self) -> None:
         tmp = self.run_dir / ".checkpoint.keras"

@@ -67,6 +67,30 @@ def test_resume_matches_uninterrupted(tmp_path):
         assert np.allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
+def test_resume_drops_log_rows_past_its_checkpoint(tmp_path):
+    """Epochs logged after the last checkpoint (a run killed between checkpoints) are trained
+    again on resume: their old rows leave log.csv and ocr_history.jsonl, so no batch is
+    listed twice."""
+    first = _trainer(tmp_path / "r")
+    first.train_batches(4)
+    first.end_of_epoch(0.5, None)
+    first.checkpoint()
+    first.train_batches(4)
+    first.end_of_epoch(0.4, None)  # logged at batch 8, never checkpointed
+    (tmp_path / "r" / "ocr_history.jsonl").write_text('{"batch": 4, "ocr": {}}\n{"batch": 8, "ocr": {}}\n')
+    del first
+    resumed = _trainer(tmp_path / "r")
+    assert resumed.state["batch"] == 4
+    rows_before = list(csv.DictReader(open(tmp_path / "r" / "log.csv")))
+    assert resumed.last_val == pytest.approx(float(rows_before[0]["val_loss"]))
+    rows = list(csv.DictReader(open(tmp_path / "r" / "log.csv")))
+    assert [r["batch"] for r in rows] == ["4"]
+    assert (tmp_path / "r" / "ocr_history.jsonl").read_text() == '{"batch": 4, "ocr": {}}\n'
+    resumed.train_batches(4)
+    resumed.end_of_epoch(0.4, None)
+    assert [r["batch"] for r in csv.DictReader(open(tmp_path / "r" / "log.csv"))] == ["4", "8"]
+
+
 def test_training_lowers_validation_loss_on_folder(tiny_dataset, tmp_path):
     src = train.FolderSource(tiny_dataset, TINY, val_fraction=0.25)
     assert src.val and src.train and not set(src.val) & set(src.train)

@@ -14,10 +14,13 @@
 # back to 3.1e-5 by 14,100) lowered the validation loss 0.1537 -> 0.1528, so at 14,550
 # the rate is raised to 2.5e-4 once more; the third cycle (to 21,433) screened +1.8 to +2.2 on
 # the development sets against batch 9,150 and was shipped, so at 21,450 (applied at the
-# next epoch end, 21,583) a fourth cycle starts.
+# next epoch end, 21,583) a fourth cycle starts. It reached the floor rate by 28,710 and
+# stopped at 29,195 (validation loss 0.1522 -> 0.1517), so at 29,200 a fifth cycle starts.
+# It reached the floor by 36,545 and was checkpointed at 37,895 (validation loss 0.1517 ->
+# 0.1511); at 37,900 a sixth cycle starts.
 # HOURS: this invocation's budget; WORKERS: processes making batches ahead of the trainer.
 cd "$(dirname "$0")/../.."
 exec scripts/py -m hdc.train runs/unet16_long --init runs/unet16_rand/best --precision auto \
   --lr 5e-4 --seed 17 --render random --picture-share 0.2 --aperture freeform --physics-radius camera \
   --radius-error 0.04 --augment --start-max-step 19 --epoch 150 --ocr-every 4 --ocr-per-step 3 \
-  --checkpoint-minutes 10 --restart-lr 2.5e-4@9300,2.5e-4@14550,2.5e-4@21450 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
+  --checkpoint-minutes 10 --restart-lr 2.5e-4@9300,2.5e-4@14550,2.5e-4@21450,2.5e-4@29200,2.5e-4@37900 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
