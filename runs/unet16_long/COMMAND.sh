@@ -17,7 +17,10 @@
 # next epoch end, 21,583) a fourth cycle starts. It reached the floor rate by 28,710 and
 # stopped at 29,195 (validation loss 0.1522 -> 0.1517), so at 29,200 a fifth cycle starts.
 # It reached the floor by 36,545 and was checkpointed at 37,895 (validation loss 0.1517 ->
-# 0.1511); at 37,900 a sixth cycle starts.
+# 0.1511); at 37,900 a sixth cycle starts. It reached the floor by 45,245 and was
+# checkpointed at 56,795 (validation loss 0.1511 -> 0.1507), but the development sets have
+# not moved since 21,433 (docs/compare_unet16_long_c4c6_dev.md): no further cycle is
+# scheduled on the CPU; a continuation elsewhere adds one (--restart-lr ...,LR@BATCH).
 # HOURS: this invocation's budget; WORKERS: processes making batches ahead of the trainer.
 cd "$(dirname "$0")/../.."
 exec scripts/py -m hdc.train runs/unet16_long --init runs/unet16_rand/best --precision auto \
