@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "blindly on a few of the folder's images (hdc/radius.py), and with STEP auto each estimate is checked "
         "by the network's confidence (hdc/step_estimation.py); this turns both off",
     )
+    p.add_argument(
+        "--equalize",
+        action="store_true",
+        help="network: after the radius refinement, estimate each step's aperture blindly and re-blur its frames "
+        "into a round disk where the network is then more confident (hdc/equalize.py)",
+    )
     grid = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
     p.add_argument(
         "--radius-range",
@@ -202,6 +208,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         deblurrer.tta = not a.no_tta
         deblurrer.refine_radius = not a.no_radius_refinement
         deblurrer.radius_range = a.radius_range
+        deblurrer.equalize = a.equalize and not a.no_radius_refinement
         deblurrer.ink_gamma = a.ink_gamma
         deblurrer.text_block = not a.no_text_block
         deblurrer.picture_aware = not a.text_only
@@ -244,6 +251,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(
             f"step {s}: physics-channel radius x{est.scale:.3f} ({found} on {images}) "
             f"-> {a.output_dir / 'radius_refinement.csv'}",
+            file=sys.stderr,
+        )
+    for s, eq in sorted(summary.equalizations.items()):
+        if eq.fit is None:
+            continue
+        shape = f"{eq.fit.aperture.blades} blades" if eq.fit.aperture.blades else "round"
+        what = "re-blurred into a round disk" if eq.applied else "left as they are"
+        print(
+            f"step {s}: aperture fitted {shape}, frames {what} -> {a.output_dir / 'aperture_equalization.csv'}",
             file=sys.stderr,
         )
     if summary.estimated:

@@ -33,8 +33,8 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.transform import resize
 
-from hdc import background, features, io, radius
-from hdc.forward import disk_psf, nominal_radius
+from hdc import background, equalize, features, io, radius
+from hdc.forward import disk_psf, equivalent_radius, nominal_radius
 from hdc.keras_import import import_keras
 from hdc.tiling import pad_features, pad_to_multiple, run_tiled
 
@@ -292,6 +292,35 @@ hurt (rotated text is further from the training data).
 """
 
 
+@dataclass(frozen=True)
+class EqualizeEstimate:
+    """What :meth:`Deblurrer.estimate_equalization` found for one step."""
+
+    step: int
+    applied: bool
+    scale_before: float
+    """Physics-channel radius scale of the frames as they are (the radius refinement's)."""
+    scale_after: float
+    """Radius scale refined on the equalized frames (the one used when ``applied``)."""
+    fit: equalize.ApertureFit | None = None
+    """The aperture fitted to the estimated PSF (None: no estimate made)."""
+
+    CSV_HEADER = (
+        "step,applied,radius_scale_before,radius_scale_after,blades,rotation_deg,psf_radius_px,rim,softness,"
+        "residual_vs_round"
+    )
+
+    def csv_row(self) -> str:
+        f = self.fit
+        fitted = (
+            f"{f.aperture.blades},{np.degrees(f.aperture.rotation):.1f},{f.radius_px:.3f},{f.aperture.rim:.3f},"
+            f"{f.aperture.softness:.3f},{f.residual / max(f.round_residual, 1e-30):.4f}"
+            if f is not None
+            else ",,,,,"
+        )
+        return f"{self.step},{int(self.applied)},{self.scale_before:.4f},{self.scale_after:.4f},{fitted}"
+
+
 @dataclass
 class Deblurrer:
     """One deblurring method, ready to apply to many images."""
@@ -316,6 +345,12 @@ class Deblurrer:
     """How far the refinement's scan may go past its grid (:func:`hdc.radius.estimate_scale`)."""
     radius_scales: dict[int, float] = field(default_factory=dict)
     """Physics-channel radius scale per step (true / table radius); 1 when absent."""
+    equalize: bool = False
+    """Network: after the radius refinement, measure each step's aperture blindly and
+    re-blur its frames into a round disk where that makes the network more confident
+    (:mod:`hdc.equalize`)."""
+    transfers: dict[int, equalize.Transfer] = field(default_factory=dict)
+    """Aperture equalization per step (set by :meth:`estimate_equalization`)."""
     ink_gamma: float = INK_GAMMA
     """Network: exponent applied to the full-size output (:func:`darken_ink`; 1 = off)."""
     text_block: bool = True
@@ -398,6 +433,40 @@ class Deblurrer:
         self.radius_scales[step] = est.scale
         return est
 
+    def estimate_equalization(self, norms: list[np.ndarray], step: int, progress: bool = False) -> EqualizeEstimate:
+        """Blind aperture equalization of ``step`` (:mod:`hdc.equalize`) from normalized
+        working-scale text frames, after :meth:`estimate_radius`: the PSF is estimated from
+        the network's outputs and fitted by the aperture model; where the fit is a polygon,
+        the frames are re-blurred into the round outline of the same size, rim and edge
+        (kept in :attr:`transfers`) and the radius is refined again around that disk's
+        equivalent radius (:attr:`radius_scales`)."""
+        scale0 = self.radius_scales.get(step, 1.0)
+        if not (self.equalize and self.can_refine_radius(step) and norms):
+            return EqualizeEstimate(step, False, scale0, scale0)
+
+        def restore(n: np.ndarray, st: int, sc: float) -> np.ndarray:
+            return self.restore_small(n, st, sc, tta=False)
+
+        table = nominal_radius(step, 1.0 / self.factor)
+        outs = [restore(n, step, scale0) for n in norms]
+        try:
+            fit = equalize.fit_aperture(
+                equalize.estimate_psf(list(zip(outs, norms)), table * scale0, floor=0.0), table * scale0
+            )
+        except ValueError:
+            return EqualizeEstimate(step, False, scale0, scale0)
+        if fit.aperture.blades == 0:
+            return EqualizeEstimate(step, False, scale0, scale0, fit)
+        transfer = equalize.Transfer(fit.psf, fit.round_psf)
+        centre = equivalent_radius(transfer.target) / table
+        eq = [transfer(n) for n in norms]
+        grid = tuple(round(centre * f, 4) for f in np.arange(0.88, 1.1201, 0.04))
+        est = radius.estimate_scale(restore, eq, step, grid, progress, extend_to=(centre * 0.72, centre * 1.28))
+        scale1 = centre if est.at_edge else est.scale
+        self.transfers[step] = transfer
+        self.radius_scales[step] = scale1
+        return EqualizeEstimate(step, True, scale0, scale1, fit)
+
     @property
     def factor(self) -> int:
         if self.method in ("wiener", "richardson_lucy"):
@@ -419,6 +488,8 @@ class Deblurrer:
         self.last_was_text = norm is not None
         if norm is None:
             return generic_deconvolve(image, step)
+        if step in self.transfers:
+            norm = self.transfers[step](norm)
         return self.restore_normalized(norm, step, image.shape)
 
     def restore_downscaled(self, small: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
@@ -537,6 +608,8 @@ class FolderSummary:
     """Images without a plain text-frame border, deblurred by :func:`generic_deconvolve`."""
     radius_estimates: dict[int, radius.RadiusEstimate] = field(default_factory=dict)
     """Blind radius estimate per step refined."""
+    equalizations: dict[int, EqualizeEstimate] = field(default_factory=dict)
+    """Blind aperture equalization per step tried (``Deblurrer.equalize``)."""
     seconds: float = 0.0
 
     @property
@@ -572,8 +645,11 @@ def refine_radii(
     steps: dict[str, int],
     allow_any_depth: bool = False,
     progress: bool = False,
+    equalizations: dict[int, EqualizeEstimate] | None = None,
 ) -> dict[int, radius.RadiusEstimate]:
-    """Blind radius refinement (:mod:`hdc.radius`) for every step in ``steps``.
+    """Blind radius refinement (:mod:`hdc.radius`) for every step in ``steps``, then,
+    where ``deblurrer.equalize`` is on, the blind aperture equalization (its results go
+    into ``equalizations`` when given).
 
     All images of one step share one camera, so a few of them (``radius.N_IMAGES``,
     spread over the folder, text frames only) stand for the rest. Files that cannot be
@@ -597,6 +673,10 @@ def refine_radii(
                 norms.append(norm)
         if norms:
             done[step] = deblurrer.estimate_radius(norms, step, progress)
+            if deblurrer.equalize:
+                found = deblurrer.estimate_equalization(norms, step, progress)
+                if equalizations is not None:
+                    equalizations[step] = found
     return done
 
 
@@ -657,7 +737,9 @@ def deblur_folder(
         steps = dict(summary.estimated)
     else:
         steps = {p.name: step for p in todo}
-    summary.radius_estimates = refine_radii(deblurrer, todo, steps, allow_any_depth, progress)
+    summary.radius_estimates = refine_radii(
+        deblurrer, todo, steps, allow_any_depth, progress, equalizations=summary.equalizations
+    )
 
     desc = "deblur (auto step)" if step is None else f"deblur step {step}"
     for path in tqdm(todo, desc=desc, unit="img", disable=not progress):
@@ -684,4 +766,7 @@ def deblur_folder(
             for s, e in sorted(summary.radius_estimates.items())
         ]
         (out / "radius_refinement.csv").write_text("\n".join(lines) + "\n")
+    if summary.equalizations:
+        rows = [EqualizeEstimate.CSV_HEADER] + [e.csv_row() for _, e in sorted(summary.equalizations.items())]
+        (out / "aperture_equalization.csv").write_text("\n".join(rows) + "\n")
     return summary

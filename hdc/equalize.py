@@ -1,0 +1,214 @@
+"""Blind aperture equalization: turn an unknown lens's blur into the round blur the network knows.
+
+The network reads frames blurred by the apertures its training drew (round disks and
+polygons of 5-10 blades, with rims and soft edges) well, and others poorly: on frames
+from the leave-out cameras (squares, 11-gons, rims and edges beyond the training ranges)
+it loses 20-40 points at the steps with a square aperture, and making only those
+cameras round recovers most of it (``docs/experiments.md``, 2026-12-03). A real lens's
+aperture is not known either. So, per folder and step (one camera), the aperture is
+measured blindly and the frames are re-blurred into a round disk before the network sees
+them:
+
+1. the network's first output on a few frames is a sharp estimate ``x`` of the display;
+   with the normalized frame ``y`` (both as ink deviations from the paper, 0 on the
+   plain border) the PSF is the regularized least-squares kernel
+   ``K = sum conj(X) Y / (sum |X|^2 + lam)`` over the frames (the kernel step of
+   alternating blind deconvolution, e.g. Pan et al., "Deblurring text images via
+   L0-regularized intensity and gradient prior", CVPR 2014), cropped to its support and
+   made non-negative (:func:`estimate_psf`);
+2. the generator's aperture model (round or 3-12 blades, rotation, radius, rim, soft
+   edge) is fitted to that noisy kernel (:func:`fit_aperture`); a polygon is kept only
+   when it fits clearly better than the round outline;
+3. where it is a polygon, each frame is filtered with ``T = D conj(K) / (|K|^2 + eps)``
+   (:class:`Transfer`), ``K`` the fitted PSF and ``D`` the round outline of the same
+   radius, rim and edge: what a round aperture would have recorded, up to the
+   frequencies the polygon hardly passes; the radius is then refined again on the
+   equalized frames (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`).
+
+The network's confidence (the binary entropy the radius refinement uses) cannot decide
+whether to equalize: it reads a square camera's frames as confidently as the equalized
+ones, and wrongly (``docs/experiments.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from hdc.forward import Aperture, disk_psf, equivalent_radius
+
+KERNEL_REG: float = 1e-2
+"""``lam`` of the kernel estimate, relative to the mean power of the sharp estimates."""
+TRANSFER_EPS: float = 1e-3
+"""``eps`` of the transfer filter (the estimated PSF's power is 1 at zero frequency)."""
+SUPPORT: float = 1.6
+"""Kernel half-width searched, in units of the refined disk radius (a square of the same
+area reaches 1.25 of it, rims and soft edges a little further)."""
+FLOOR: float = 0.05
+"""Kernel values below this share of its peak are set to zero (noise off the support)."""
+MIN_GAIN: float = 0.02
+"""Relative entropy drop the equalized frames need for the equalization to be kept."""
+
+
+def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Real FFT of ``kernel`` centred at the origin of a ``shape`` array."""
+    z = np.zeros(shape, np.float64)
+    kh, kw = kernel.shape
+    z[:kh, :kw] = kernel
+    z = np.roll(z, (-(kh // 2), -(kw // 2)), axis=(0, 1))
+    return np.fft.rfft2(z)
+
+
+def estimate_psf(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius_px: float, reg: float = KERNEL_REG, floor: float = FLOOR
+) -> np.ndarray:
+    """PSF (odd square, sums to 1) from ``(sharp estimate, normalized frame)`` pairs.
+
+    Both images are working-scale with paper at 1 and ink darker; ``radius_px`` is the
+    disk radius the blur is believed to have (it sets the support searched,
+    :data:`SUPPORT`); values below ``floor`` of the peak are set to zero. Raises
+    ValueError when the pairs carry no ink.
+    """
+    half = int(math.ceil(SUPPORT * max(radius_px, 1.0))) + 2
+    num: np.ndarray | float = 0.0
+    den: np.ndarray | float = 0.0
+    for sharp, frame in pairs:
+        if sharp.shape != frame.shape:
+            raise ValueError(f"sharp estimate {sharp.shape} and frame {frame.shape} differ in shape")
+        pad = 2 * half
+        a = np.pad(1.0 - np.asarray(sharp, np.float64), pad)
+        b = np.pad(1.0 - np.asarray(frame, np.float64), pad)
+        fa, fb = np.fft.rfft2(a), np.fft.rfft2(b)
+        num = num + np.conj(fa) * fb
+        den = den + np.abs(fa) ** 2
+        shape = a.shape
+    if not isinstance(den, np.ndarray) or float(den.mean()) <= 0:
+        raise ValueError("no ink in the sharp estimates: the PSF cannot be estimated")
+    k = np.fft.irfft2(num / (den + reg * den.mean()), s=shape)
+    k = np.roll(k, (half, half), axis=(0, 1))[: 2 * half + 1, : 2 * half + 1]
+    k = np.maximum(k, 0.0)
+    k[k < floor * k.max()] = 0.0
+    if k.sum() <= 0:
+        raise ValueError("the PSF estimate is empty")
+    return (k / k.sum()).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Re-blur from one PSF into another (both working-scale, odd, summing to 1)."""
+
+    psf: np.ndarray
+    target: np.ndarray
+    eps: float = TRANSFER_EPS
+
+    def __call__(self, norm: np.ndarray) -> np.ndarray:
+        """A normalized working-scale frame (paper 1) as the ``target`` PSF would have made it:
+        ``T = D conj(K) / (|K|^2 + eps)`` applied to the ink deviation from the paper."""
+        pad = max(self.psf.shape[0], self.target.shape[0])
+        dev = np.pad(1.0 - np.asarray(norm, np.float64), pad)
+        k, d = _otf(self.psf, dev.shape), _otf(self.target, dev.shape)
+        out = np.fft.irfft2(np.fft.rfft2(dev) * d * np.conj(k) / (np.abs(k) ** 2 + self.eps), s=dev.shape)
+        return np.clip(1.0 - out[pad:-pad, pad:-pad], 0.0, 2.0).astype(np.float32)
+
+
+def roundness(psf: np.ndarray) -> float:
+    """Normalized correlation of ``psf`` with the round disk of its equivalent radius
+    (1 for a disk; about 0.95 for a square of the same area at working scale)."""
+    d = disk_psf(equivalent_radius(psf))
+    n = max(psf.shape[0], d.shape[0])
+    a, b = np.zeros((n, n)), np.zeros((n, n))
+    oa, ob = (n - psf.shape[0]) // 2, (n - d.shape[0]) // 2
+    a[oa : oa + psf.shape[0], oa : oa + psf.shape[1]] = psf
+    b[ob : ob + d.shape[0], ob : ob + d.shape[1]] = d
+    return float((a * b).sum() / math.sqrt(float((a * a).sum() * (b * b).sum())))
+
+
+BLADES: tuple[int, ...] = (0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+"""Aperture outlines :func:`fit_aperture` tries: round, or a polygon of 3-12 blades."""
+POLYGON_MARGIN: float = 0.9
+"""A polygon is kept only when its residual is below this share of the round fit's."""
+
+
+@dataclass(frozen=True)
+class ApertureFit:
+    """The aperture model nearest to a (noisy) PSF estimate: :func:`fit_aperture`."""
+
+    radius_px: float
+    aperture: Aperture
+    residual: float
+    round_residual: float
+
+    @property
+    def psf(self) -> np.ndarray:
+        return disk_psf(self.radius_px, self.aperture, supersample=3)
+
+    @property
+    def round_psf(self) -> np.ndarray:
+        """The same radius, rim and edge with a round outline: what the frames are turned into."""
+        return disk_psf(self.radius_px, Aperture(rim=self.aperture.rim, softness=self.aperture.softness), supersample=3)
+
+
+def _embed(kernel: np.ndarray, n: int) -> np.ndarray:
+    """``kernel`` centred in (or cropped to) an ``n`` x ``n`` array."""
+    out = np.zeros((n, n), np.float64)
+    o = (n - kernel.shape[0]) // 2
+    if o >= 0:
+        out[o : o + kernel.shape[0], o : o + kernel.shape[1]] = kernel
+    else:
+        out[:] = kernel[-o : -o + n, -o : -o + n]
+    return out
+
+
+def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
+    """Least-squares fit of the generator's aperture model to a PSF estimate.
+
+    For each outline of :data:`BLADES` (a few starting rotations for the polygons) the
+    radius, rotation, rim brightness and edge softness are fitted by Nelder-Mead from
+    ``radius_px``; the best polygon is kept only when it fits clearly better than the
+    round outline (:data:`POLYGON_MARGIN`), so noise never invents blades. On the
+    development frames of the leave-out cameras the blade count and rotation come out
+    right from three frames (``docs/experiments.md``); the rim is poorly determined and
+    the softness overestimated at large steps, both of which the transfer keeps
+    unchanged (:meth:`ApertureFit.round_psf`), so they cancel.
+    """
+    target = np.asarray(psf, np.float64) / float(np.sum(psf))
+    n = target.shape[0]
+
+    def model(p: np.ndarray, blades: int) -> np.ndarray:
+        r, rot, rim, soft = p
+        ap = Aperture(
+            blades=blades,
+            rotation=float(rot),
+            rim=float(np.clip(rim, -0.6, 1.2)),
+            softness=float(np.clip(soft, 0, 0.3)),
+        )
+        return _embed(disk_psf(max(float(r), 0.5), ap, supersample=3), n)
+
+    best: dict[int, tuple[float, np.ndarray]] = {}
+    for blades in BLADES:
+        starts = [0.0] if blades == 0 else list(np.linspace(0, 2 * np.pi / blades, 3, endpoint=False))
+        for rot in starts:
+            res = optimize.minimize(
+                lambda p, b=blades: float(((model(p, b) - target) ** 2).sum()),
+                np.array([radius_px, rot, 0.1, 0.05]),
+                method="Nelder-Mead",
+                options={"maxiter": 120, "xatol": 1e-3, "fatol": 1e-14},
+            )
+            if blades not in best or res.fun < best[blades][0]:
+                best[blades] = (float(res.fun), res.x)
+    round_residual = best[0][0]
+    blades = min(best, key=lambda b: best[b][0])
+    if blades != 0 and best[blades][0] >= POLYGON_MARGIN * round_residual:
+        blades = 0
+    residual, (r, rot, rim, soft) = best[blades]
+    ap = Aperture(
+        blades=blades,
+        rotation=float(rot % (2 * np.pi / blades)) if blades else 0.0,
+        rim=float(np.clip(rim, -0.6, 1.2)),
+        softness=float(np.clip(soft, 0, 0.3)),
+    )
+    return ApertureFit(float(r), ap, residual, round_residual)

@@ -1,0 +1,105 @@
+"""hdc.equalize: blind PSF estimate, aperture fit, transfer to a round disk, and the pipeline's use of them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hdc import background, equalize, pipeline, synth
+from hdc.forward import Aperture, ForwardModel, disk_psf, fft_convolve, nominal_radius
+
+STEP = 10
+SQUARE = Aperture(blades=4, rotation=0.5, rim=-0.1, softness=0.05)
+
+
+def _pairs(aperture: Aperture, n: int = 3, seed: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(normalized sharp CAM01, normalized CAM02) working-scale pairs from one camera."""
+    cam = replace(ForwardModel.random(STEP, np.random.default_rng([seed, STEP])), aperture=aperture)
+    out = []
+    for k in range(n):
+        sharp, blurred, _ = synth.training_pair(STEP, np.random.default_rng([seed, k]), scale=1 / 7, model=cam)
+        out.append((background.normalize(sharp)[0], background.normalize(blurred)[0]))
+    return out
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    n = max(a.shape[0], b.shape[0])
+    x, y = equalize._embed(a, n), equalize._embed(b, n)
+    return float((x * y).sum() / math.sqrt((x * x).sum() * (y * y).sum()))
+
+
+def test_estimate_psf_recovers_a_square_aperture():
+    r = nominal_radius(STEP, 1 / 7)
+    est = equalize.estimate_psf(_pairs(SQUARE), r)
+    assert est.shape[0] % 2 == 1 and est.sum() == pytest.approx(1.0, abs=1e-4) and est.min() >= 0
+    true = disk_psf(r, SQUARE)
+    assert _corr(est, true) > 0.9
+    # the square is told from the round disk of the same size
+    assert _corr(est, true) > _corr(est, disk_psf(r)) + 0.02
+
+
+def test_estimate_psf_needs_ink():
+    blank = np.ones((60, 60), np.float32)
+    with pytest.raises(ValueError, match="no ink"):
+        equalize.estimate_psf([(blank, blank)], 5.0)
+
+
+def test_fit_aperture_finds_blades_and_rotation_and_never_invents_them():
+    r = nominal_radius(STEP, 1 / 7)
+    rng = np.random.default_rng(0)
+    square = disk_psf(r, SQUARE)
+    noisy = np.maximum(square + rng.normal(0, 0.1 * square.max(), square.shape), 0)
+    fit = equalize.fit_aperture(noisy, r * 1.05)
+    assert fit.aperture.blades == 4
+    period = 2 * math.pi / 4
+    off = abs((fit.aperture.rotation - SQUARE.rotation + period / 2) % period - period / 2)
+    assert math.degrees(off) < 3 and abs(fit.radius_px / r - 1) < 0.04
+    disk = disk_psf(r, Aperture(rim=0.2, softness=0.05))
+    noisy = np.maximum(disk + rng.normal(0, 0.1 * disk.max(), disk.shape), 0)
+    assert equalize.fit_aperture(noisy, r * 0.95).aperture.blades == 0
+
+
+def test_transfer_turns_a_square_blur_into_a_round_one():
+    r = nominal_radius(STEP, 1 / 7)
+    sharp = _pairs(Aperture(), n=1)[0][0]
+    square, disk = disk_psf(r, SQUARE), disk_psf(r, replace(SQUARE, blades=0))
+    seen = 1 - fft_convolve(1 - sharp, square, 0.0)
+    wanted = 1 - fft_convolve(1 - sharp, disk, 0.0)
+    before = np.sqrt(np.mean((seen - wanted) ** 2))
+    after = {}
+    for eps in (equalize.TRANSFER_EPS, 1e-5):
+        got = equalize.Transfer(square, disk, eps)(seen)
+        assert got.shape == seen.shape and got.dtype == np.float32
+        after[eps] = np.sqrt(np.mean((got - wanted) ** 2))
+    # the default keeps the frequencies the square hardly passes regularized (noise);
+    # on noise-free frames a smaller eps gets closer still
+    assert after[equalize.TRANSFER_EPS] < 0.75 * before and after[1e-5] < 0.35 * before, (before, after)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not pipeline.default_weights_available():
+        pytest.skip("no shipped weights")
+    return pipeline.load_deblurrer("network")
+
+
+@pytest.mark.parametrize("aperture,blades", [(SQUARE, 4), (Aperture(rim=0.1), 0)])
+def test_shipped_network_equalizes_a_square_camera_only(shipped, aperture, blades):
+    """From the network's own outputs on four frames: a square camera is found and
+    re-blurred into a round one, a round camera is left as it is."""
+    d = replace(shipped, equalize=True, radius_scales={}, transfers={})
+    norms = [frame for _, frame in _pairs(aperture, n=4, seed=11)]
+    d.estimate_radius(norms, STEP)
+    found = d.estimate_equalization(norms, STEP)
+    assert found.fit is not None and found.fit.aperture.blades == blades
+    assert found.applied == bool(blades) and (STEP in d.transfers) == bool(blades)
+    if blades:
+        assert d.radius_scales[STEP] == found.scale_after
+        row = found.csv_row().split(",")
+        assert len(row) == len(pipeline.EqualizeEstimate.CSV_HEADER.split(",")) and row[4] == "4"
+    # off: nothing is tried
+    off = replace(shipped, equalize=False, radius_scales={}, transfers={})
+    assert not off.estimate_equalization(norms, STEP).applied and off.transfers == {}
