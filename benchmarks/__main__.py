@@ -181,6 +181,32 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             n_ref = radius.N_IMAGES
             t_ref = timeit(lambda: deb.estimate_radius([norm] * n_ref, 8), max(1, repeats // 2))
             deb.radius_scales.clear()
+            # --equalize: PSF estimate and aperture fit on the refinement's frames (every
+            # folder), a second radius scan where a square or triangle is found, and the
+            # transfer filter on every image of such a folder
+            from dataclasses import replace
+
+            from hdc import equalize
+            from hdc.forward import Aperture, disk_psf, nominal_radius
+
+            # a card whose family covers every outline: the fit alone, never the rescan
+            eq_deb = replace(
+                deb, equalize=True, radius_scales={}, transfers={}, card={**deb.card, "aperture_family": "broad"}
+            )
+            t_fit = timeit(lambda: eq_deb.estimate_equalization([norm] * n_ref, 8), 1)
+            r8 = nominal_radius(8, 1.0 / cfg.factor)
+            square = equalize.Transfer(disk_psf(r8, Aperture(blades=4)), disk_psf(r8))
+            t_tr = timeit(lambda: square(norm), repeats)
+            t_rescan = timeit(
+                lambda: radius.estimate_scale(
+                    lambda n, st, sc: deb.restore_small(n, st, sc, tta=False),
+                    [norm] * n_ref,
+                    8,
+                    tuple(np.arange(0.88, 1.1201, 0.04)),
+                    extend_to=None,
+                ),
+                1,
+            )
             from hdc import step_estimation
 
             t_lda = timeit(lambda: step_estimation.estimate_step(img), repeats)
@@ -202,6 +228,21 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
                     "whole image with the refinement spread over a 20-image folder",
                     f"{t_all + t_ref / 20:.3f} s",
                     f"{(t_all + t_ref / 20) / t_ident:.2f}",
+                ),
+                (
+                    f"--equalize: PSF estimate and aperture fit, once per folder and step ({n_ref} images)",
+                    f"{t_fit:.2f} s",
+                    f"{t_fit / t_ident:.2f}",
+                ),
+                (
+                    "--equalize, square found: second radius scan (7 scales) + transfer per image",
+                    f"{t_rescan:.2f} s + {t_tr:.3f} s",
+                    f"{t_rescan / t_ident:.2f} + {t_tr / t_ident:.2f}",
+                ),
+                (
+                    "whole image, --equalize on a square camera, refinement and fit spread over 20 images",
+                    f"{t_all + t_tr + (t_ref + t_fit + t_rescan) / 20:.3f} s",
+                    f"{(t_all + t_tr + (t_ref + t_fit + t_rescan) / 20) / t_ident:.2f}",
                 ),
                 ("auto step: discriminant alone, per image", f"{t_lda:.3f} s", f"{t_lda / t_ident:.2f}"),
                 (

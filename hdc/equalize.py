@@ -141,6 +141,9 @@ class ApertureFit:
     aperture: Aperture
     residual: float
     round_residual: float
+    polygon_blades: int = 0
+    """The best-fitting polygon's blade count, kept or not (0: none tried)."""
+    polygon_residual: float = float("nan")
 
     @property
     def psf(self) -> np.ndarray:
@@ -201,9 +204,8 @@ def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
             if blades not in best or res.fun < best[blades][0]:
                 best[blades] = (float(res.fun), res.x)
     round_residual = best[0][0]
-    blades = min(best, key=lambda b: best[b][0])
-    if blades != 0 and best[blades][0] >= POLYGON_MARGIN * round_residual:
-        blades = 0
+    polygon = min((b for b in best if b), key=lambda b: best[b][0], default=0)
+    blades = polygon if polygon and best[polygon][0] < POLYGON_MARGIN * round_residual else 0
     residual, (r, rot, rim, soft) = best[blades]
     ap = Aperture(
         blades=blades,
@@ -211,4 +213,5 @@ def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
         rim=float(np.clip(rim, -0.6, 1.2)),
         softness=float(np.clip(soft, 0, 0.3)),
     )
-    return ApertureFit(float(r), ap, residual, round_residual)
+    polygon_residual = best[polygon][0] if polygon else float("nan")
+    return ApertureFit(float(r), ap, residual, round_residual, polygon, polygon_residual)

@@ -126,13 +126,13 @@ class Aperture:
             )
             return replace(cls.random(rng, "wide"), blades=0, harmonics=terms)
         if family == "classic":
-            blades = int(rng.choice([0, 5, 6, 7, 8, 9]))
+            blades = int(rng.choice(FAMILY_BLADES[family]))
             rim, sd, soft, ell = (-0.1, 0.5), 0.05, (0.0, 0.08), (0.0, 0.06)
         elif family in ("wide", "broad"):
-            blades = int(rng.choice([0, 5, 6, 7, 8, 9, 10] if family == "wide" else [0, 3, 5, 6, 7, 8, 9, 10, 12]))
+            blades = int(rng.choice(FAMILY_BLADES[family]))
             rim, sd, soft, ell = (-0.25, 0.6), 0.06, (0.0, 0.10), (0.0, 0.08)
         elif family == "leaveout":
-            blades = int(rng.choice([4, 11]))
+            blades = int(rng.choice(FAMILY_BLADES[family]))
             rim = (-0.4, -0.25) if rng.random() < 0.5 else (0.6, 0.8)
             sd, soft, ell = 0.06, (0.10, 0.15), (0.0, 0.08)
         else:
@@ -152,6 +152,15 @@ FREEFORM_AMPLITUDE: tuple[float, float] = (0.02, 0.12)
 outline has a 4th harmonic of 0.14 of its mean radius (and an 8th of 0.04): the family's
 outlines round a square's corners off, so the leave-out's squares stay unseen."""
 APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "freeform", "leaveout")
+FAMILY_BLADES: dict[str, tuple[int, ...]] = {
+    "classic": (0, 5, 6, 7, 8, 9),
+    "wide": (0, 5, 6, 7, 8, 9, 10),
+    "broad": (0, 3, 5, 6, 7, 8, 9, 10, 12),
+    "freeform": (0, 5, 6, 7, 8, 9, 10),
+    "leaveout": (4, 11),
+}
+"""Blade counts (0: round or a smooth outline) each family draws: a network trained on a
+family has seen these outlines, :mod:`hdc.equalize` re-blurs any other into a round one."""
 TRAINING_APERTURES: tuple[str, ...] = ("classic", "wide", "broad", "freeform")
 """The families a training stream may draw (never ``leaveout``)."""
 NOISE_FACTORS: dict[str, tuple[float, float]] = {

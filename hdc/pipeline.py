@@ -34,7 +34,7 @@ from skimage.filters import threshold_otsu
 from skimage.transform import resize
 
 from hdc import background, equalize, features, io, radius
-from hdc.forward import disk_psf, equivalent_radius, nominal_radius
+from hdc.forward import FAMILY_BLADES, disk_psf, equivalent_radius, nominal_radius
 from hdc.keras_import import import_keras
 from hdc.tiling import pad_features, pad_to_multiple, run_tiled
 
@@ -307,16 +307,17 @@ class EqualizeEstimate:
 
     CSV_HEADER = (
         "step,applied,radius_scale_before,radius_scale_after,blades,rotation_deg,psf_radius_px,rim,softness,"
-        "residual_vs_round"
+        "residual_vs_round,best_polygon,polygon_residual_vs_round"
     )
 
     def csv_row(self) -> str:
         f = self.fit
         fitted = (
             f"{f.aperture.blades},{np.degrees(f.aperture.rotation):.1f},{f.radius_px:.3f},{f.aperture.rim:.3f},"
-            f"{f.aperture.softness:.3f},{f.residual / max(f.round_residual, 1e-30):.4f}"
+            f"{f.aperture.softness:.3f},{f.residual / max(f.round_residual, 1e-30):.4f},"
+            f"{f.polygon_blades},{f.polygon_residual / max(f.round_residual, 1e-30):.4f}"
             if f is not None
-            else ",,,,,"
+            else ",,,,,,,"
         )
         return f"{self.step},{int(self.applied)},{self.scale_before:.4f},{self.scale_after:.4f},{fitted}"
 
@@ -436,10 +437,11 @@ class Deblurrer:
     def estimate_equalization(self, norms: list[np.ndarray], step: int, progress: bool = False) -> EqualizeEstimate:
         """Blind aperture equalization of ``step`` (:mod:`hdc.equalize`) from normalized
         working-scale text frames, after :meth:`estimate_radius`: the PSF is estimated from
-        the network's outputs and fitted by the aperture model; where the fit is a polygon,
-        the frames are re-blurred into the round outline of the same size, rim and edge
-        (kept in :attr:`transfers`) and the radius is refined again around that disk's
-        equivalent radius (:attr:`radius_scales`)."""
+        the network's outputs and fitted by the aperture model; where the fit is a polygon
+        more angular than any the network was trained on (:meth:`unseen_outline`), the
+        frames are re-blurred into the round outline of the same size, rim and edge (kept in
+        :attr:`transfers`) and the radius is refined again around that disk's equivalent
+        radius (:attr:`radius_scales`)."""
         scale0 = self.radius_scales.get(step, 1.0)
         if not (self.equalize and self.can_refine_radius(step) and norms):
             return EqualizeEstimate(step, False, scale0, scale0)
@@ -455,7 +457,7 @@ class Deblurrer:
             )
         except ValueError:
             return EqualizeEstimate(step, False, scale0, scale0)
-        if fit.aperture.blades == 0:
+        if not self.unseen_outline(fit.aperture.blades):
             return EqualizeEstimate(step, False, scale0, scale0, fit)
         transfer = equalize.Transfer(fit.psf, fit.round_psf)
         centre = equivalent_radius(transfer.target) / table
@@ -466,6 +468,24 @@ class Deblurrer:
         self.transfers[step] = transfer
         self.radius_scales[step] = scale1
         return EqualizeEstimate(step, True, scale0, scale1, fit)
+
+    @property
+    def trained_blades(self) -> frozenset[int]:
+        """Aperture blade counts (0: round) of the family the weights were trained on, from
+        their card (``aperture_family``; weights without one were trained on ``classic``)."""
+        family = self.card.get("aperture_family", "classic")
+        return frozenset(FAMILY_BLADES.get(family, FAMILY_BLADES["classic"]))
+
+    def unseen_outline(self, blades: int) -> bool:
+        """Whether an aperture of ``blades`` (0: round) is more angular than every outline
+        the network was trained on: a polygon with fewer blades than its fewest-bladed
+        one. Only those are equalized. Polygons it was trained on lose a little and gain
+        nothing when re-blurred into a round outline, and so do polygons rounder than its
+        roundest (11 and 12 blades: the leave-out's 11-gons lose 3-15 points even with the
+        true PSF), where the outline is not what the network misreads
+        (``docs/experiments.md``)."""
+        polygons = [b for b in self.trained_blades if b >= 3]
+        return blades >= 3 and (not polygons or blades < min(polygons))
 
     @property
     def factor(self) -> int:
