@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize
@@ -151,8 +151,21 @@ class ApertureFit:
 
     @property
     def round_psf(self) -> np.ndarray:
-        """The same radius, rim and edge with a round outline: what the frames are turned into."""
+        """The same radius, rim and edge with a round outline."""
         return disk_psf(self.radius_px, Aperture(rim=self.aperture.rim, softness=self.aperture.softness), supersample=3)
+
+    def transfer(self, eps: float = TRANSFER_EPS) -> Transfer:
+        """From the fitted outline to the round one, both with the fitted rim and a sharp
+        edge. The soft edge is a convolution common to both PSFs, so it cancels from the
+        exact transfer; leaving it out keeps the regularization from cutting frequencies the
+        frames still hold where the fit overestimates it (it does at large steps, where
+        the kernel estimate is blurred by its regularization)."""
+        sharp = replace(self.aperture, softness=0.0)
+        return Transfer(
+            disk_psf(self.radius_px, sharp, supersample=3),
+            disk_psf(self.radius_px, Aperture(rim=sharp.rim), supersample=3),
+            eps,
+        )
 
 
 def _embed(kernel: np.ndarray, n: int) -> np.ndarray:

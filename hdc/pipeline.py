@@ -459,7 +459,7 @@ class Deblurrer:
             return EqualizeEstimate(step, False, scale0, scale0)
         if not self.unseen_outline(fit.aperture.blades):
             return EqualizeEstimate(step, False, scale0, scale0, fit)
-        transfer = equalize.Transfer(fit.psf, fit.round_psf)
+        transfer = fit.transfer()
         centre = equivalent_radius(transfer.target) / table
         eq = [transfer(n) for n in norms]
         grid = tuple(round(centre * f, 4) for f in np.arange(0.88, 1.1201, 0.04))

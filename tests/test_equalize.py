@@ -79,6 +79,24 @@ def test_transfer_turns_a_square_blur_into_a_round_one():
     assert after[equalize.TRANSFER_EPS] < 0.75 * before and after[1e-5] < 0.35 * before, (before, after)
 
 
+def test_fit_transfer_leaves_the_soft_edge_out():
+    """The soft edge is common to both outlines: the fit's transfer uses sharp edges, and
+    still turns a soft square's blur into the soft round one (better than the transfer
+    between the soft PSFs themselves, whose regularization cuts what the edge attenuates)."""
+    r = nominal_radius(STEP, 1 / 7)
+    soft = replace(SQUARE, softness=0.15)
+    fit = equalize.ApertureFit(r, soft, 1.0, 2.0)
+    tr = fit.transfer()
+    assert tr.psf.shape == disk_psf(r, replace(soft, softness=0.0), supersample=3).shape
+    sharp = _pairs(Aperture(), n=1)[0][0]
+    seen = 1 - fft_convolve(1 - sharp, disk_psf(r, soft), 0.0)
+    wanted = 1 - fft_convolve(1 - sharp, disk_psf(r, replace(soft, blades=0)), 0.0)
+    before = np.sqrt(np.mean((seen - wanted) ** 2))
+    edge = np.sqrt(np.mean((tr(seen) - wanted) ** 2))
+    with_edge = np.sqrt(np.mean((equalize.Transfer(fit.psf, fit.round_psf)(seen) - wanted) ** 2))
+    assert edge < 0.75 * before and edge < with_edge, (before, edge, with_edge)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     if not pipeline.default_weights_available():
@@ -126,7 +144,14 @@ def square_set(tmp_path_factory):
     """Step 10 with a square CAM02 aperture, 4 frames per font (as many as main.py fits on), HDC layout."""
     root = tmp_path_factory.mktemp("square") / "data"
     synth.generate(
-        root, [STEP], 4, seed=5, calibration=False, progress=False, aperture="wide", camera_settings={"blades": 4}
+        root,
+        [STEP],
+        4,
+        seed=5,
+        calibration=False,
+        progress=False,
+        aperture="wide",
+        camera_settings={"blades": 4, "rim": 0.0, "softness": 0.03},
     )
     return root
 
@@ -135,13 +160,12 @@ def test_main_equalize_writes_its_decision(shipped, square_set, tmp_path, capsys
     from hdc import cli, io
 
     out = tmp_path / "out"
-    assert cli.main([str(io.step_dir(square_set, STEP, "Times", "CAM02")), str(out), str(STEP), "--equalize"]) == 0
+    folder = io.step_dir(square_set, STEP, "Verdana", "CAM02")
+    assert cli.main([str(folder), str(out), str(STEP), "--equalize"]) == 0
     assert "aperture fitted 4 blades, frames re-blurred into a round disk" in capsys.readouterr().err
     rows = (out / "aperture_equalization.csv").read_text().splitlines()
     assert rows[0] == pipeline.EqualizeEstimate.CSV_HEADER and rows[1].startswith(f"{STEP},1,")
-    assert sorted(p.name for p in out.glob("*.png")) == [
-        p.with_suffix(".png").name for p in io.list_tiffs(io.step_dir(square_set, STEP, "Times", "CAM02"))
-    ]
+    assert sorted(p.name for p in out.glob("*.png")) == [p.with_suffix(".png").name for p in io.list_tiffs(folder)]
 
 
 def test_aperture_scan_reports_fit_and_truth(shipped, square_set, tmp_path):
