@@ -19,11 +19,13 @@ them:
 2. the generator's aperture model (round or 3-12 blades, rotation, radius, rim, soft
    edge) is fitted to that noisy kernel (:func:`fit_aperture`); a polygon is kept only
    when it fits clearly better than the round outline;
-3. where it is a polygon, each frame is filtered with ``T = D conj(K) / (|K|^2 + eps)``
-   (:class:`Transfer`), ``K`` the fitted PSF and ``D`` the round outline of the same
-   radius, rim and edge: what a round aperture would have recorded, up to the
-   frequencies the polygon hardly passes; the radius is then refined again on the
-   equalized frames (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`).
+3. where it is a polygon more angular than any the network was trained on, each frame
+   is filtered with ``T = D conj(K) / (|K|^2 + eps)`` (:class:`Transfer`), ``K`` the
+   fitted outline and ``D`` the round one of the same radius and rim, both with sharp
+   edges (the soft edge is common to both and cancels, :meth:`ApertureFit.transfer`):
+   what a round aperture would have recorded, up to the frequencies the polygon hardly
+   passes; the radius is then refined again on the equalized frames
+   (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`).
 
 The network's confidence (the binary entropy the radius refinement uses) cannot decide
 whether to equalize: it reads a square camera's frames as confidently as the equalized

@@ -439,9 +439,9 @@ class Deblurrer:
         working-scale text frames, after :meth:`estimate_radius`: the PSF is estimated from
         the network's outputs and fitted by the aperture model; where the fit is a polygon
         more angular than any the network was trained on (:meth:`unseen_outline`), the
-        frames are re-blurred into the round outline of the same size, rim and edge (kept in
-        :attr:`transfers`) and the radius is refined again around that disk's equivalent
-        radius (:attr:`radius_scales`)."""
+        frames are re-blurred into the round outline of the same radius and rim
+        (:meth:`hdc.equalize.ApertureFit.transfer`, kept in :attr:`transfers`) and the radius
+        is refined again around that disk's equivalent radius (:attr:`radius_scales`)."""
         scale0 = self.radius_scales.get(step, 1.0)
         if not (self.equalize and self.can_refine_radius(step) and norms):
             return EqualizeEstimate(step, False, scale0, scale0)
