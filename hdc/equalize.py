@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import optimize
 
-from hdc.forward import Aperture, disk_psf, equivalent_radius
+from hdc.forward import Aperture, disk_psf
 
 KERNEL_REG: float = 1e-2
 """``lam`` of the kernel estimate, relative to the mean power of the sharp estimates."""
@@ -52,8 +52,6 @@ SUPPORT: float = 1.6
 area reaches 1.25 of it, rims and soft edges a little further)."""
 FLOOR: float = 0.05
 """Kernel values below this share of its peak are set to zero (noise off the support)."""
-MIN_GAIN: float = 0.02
-"""Relative entropy drop the equalized frames need for the equalization to be kept."""
 
 
 def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -117,18 +115,6 @@ class Transfer:
         return np.clip(1.0 - out[pad:-pad, pad:-pad], 0.0, 2.0).astype(np.float32)
 
 
-def roundness(psf: np.ndarray) -> float:
-    """Normalized correlation of ``psf`` with the round disk of its equivalent radius
-    (1 for a disk; about 0.95 for a square of the same area at working scale)."""
-    d = disk_psf(equivalent_radius(psf))
-    n = max(psf.shape[0], d.shape[0])
-    a, b = np.zeros((n, n)), np.zeros((n, n))
-    oa, ob = (n - psf.shape[0]) // 2, (n - d.shape[0]) // 2
-    a[oa : oa + psf.shape[0], oa : oa + psf.shape[1]] = psf
-    b[ob : ob + d.shape[0], ob : ob + d.shape[1]] = d
-    return float((a * b).sum() / math.sqrt(float((a * a).sum() * (b * b).sum())))
-
-
 BLADES: tuple[int, ...] = (0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 """Aperture outlines :func:`fit_aperture` tries: round, or a polygon of 3-12 blades."""
 POLYGON_MARGIN: float = 0.9
@@ -189,9 +175,9 @@ def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
     ``radius_px``; the best polygon is kept only when it fits clearly better than the
     round outline (:data:`POLYGON_MARGIN`), so noise never invents blades. On the
     development frames of the leave-out cameras the blade count and rotation come out
-    right from three frames (``docs/experiments.md``); the rim is poorly determined and
-    the softness overestimated at large steps, both of which the transfer keeps
-    unchanged (:meth:`ApertureFit.round_psf`), so they cancel.
+    right from three frames (``docs/experiments.md``); the rim is poorly determined (the
+    transfer keeps it on both sides, so it largely cancels) and the softness
+    overestimated at large steps (the transfer leaves it out, :meth:`ApertureFit.transfer`).
     """
     target = np.asarray(psf, np.float64) / float(np.sum(psf))
     n = target.shape[0]
