@@ -202,7 +202,7 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
                     lambda n, st, sc: deb.restore_small(n, st, sc, tta=False),
                     [norm] * n_ref,
                     8,
-                    tuple(np.arange(0.88, 1.1201, 0.04)),
+                    equalize.RESCAN_FACTORS,
                     extend_to=None,
                 ),
                 1,

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--equalize",
         action="store_true",
         help="network: after the radius refinement, estimate each step's aperture blindly and re-blur its frames "
-        "into a round disk where the network is then more confident (hdc/equalize.py)",
+        "into a round outline where the fitted one is more angular than any the weights were trained on "
+        "(hdc/equalize.py; OUTPUT_DIR/aperture_equalization.csv)",
     )
     grid = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
     p.add_argument(

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import optimize
 
+from hdc.features import kernel_otf
 from hdc.forward import Aperture, disk_psf
 
 KERNEL_REG: float = 1e-2
@@ -52,15 +53,10 @@ SUPPORT: float = 1.6
 area reaches 1.25 of it, rims and soft edges a little further)."""
 FLOOR: float = 0.05
 """Kernel values below this share of its peak are set to zero (noise off the support)."""
-
-
-def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Real FFT of ``kernel`` centred at the origin of a ``shape`` array."""
-    z = np.zeros(shape, np.float64)
-    kh, kw = kernel.shape
-    z[:kh, :kw] = kernel
-    z = np.roll(z, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return np.fft.rfft2(z)
+RESCAN_FACTORS: tuple[float, ...] = (0.88, 0.92, 0.96, 1.0, 1.04, 1.08, 1.12)
+"""Radius scan on equalized frames: these multiples of the round outline's equivalent
+radius, extended (as :func:`hdc.radius.estimate_scale` does) up to :data:`RESCAN_RANGE`."""
+RESCAN_RANGE: tuple[float, float] = (0.72, 1.28)
 
 
 def estimate_psf(
@@ -110,7 +106,7 @@ class Transfer:
         ``T = D conj(K) / (|K|^2 + eps)`` applied to the ink deviation from the paper."""
         pad = max(self.psf.shape[0], self.target.shape[0])
         dev = np.pad(1.0 - np.asarray(norm, np.float64), pad)
-        k, d = _otf(self.psf, dev.shape), _otf(self.target, dev.shape)
+        k, d = kernel_otf(self.psf, dev.shape), kernel_otf(self.target, dev.shape)
         out = np.fft.irfft2(np.fft.rfft2(dev) * d * np.conj(k) / (np.abs(k) ** 2 + self.eps), s=dev.shape)
         return np.clip(1.0 - out[pad:-pad, pad:-pad], 0.0, 2.0).astype(np.float32)
 
@@ -167,6 +163,16 @@ def _embed(kernel: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _fitted(blades: int, rotation: float, rim: float, softness: float) -> Aperture:
+    """The aperture of fit parameters, rim and softness held to the ranges searched."""
+    return Aperture(
+        blades=blades,
+        rotation=float(rotation),
+        rim=float(np.clip(rim, -0.6, 1.2)),
+        softness=float(np.clip(softness, 0, 0.3)),
+    )
+
+
 def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
     """Least-squares fit of the generator's aperture model to a PSF estimate.
 
@@ -184,13 +190,7 @@ def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
 
     def model(p: np.ndarray, blades: int) -> np.ndarray:
         r, rot, rim, soft = p
-        ap = Aperture(
-            blades=blades,
-            rotation=float(rot),
-            rim=float(np.clip(rim, -0.6, 1.2)),
-            softness=float(np.clip(soft, 0, 0.3)),
-        )
-        return _embed(disk_psf(max(float(r), 0.5), ap, supersample=3), n)
+        return _embed(disk_psf(max(float(r), 0.5), _fitted(blades, rot, rim, soft), supersample=3), n)
 
     best: dict[int, tuple[float, np.ndarray]] = {}
     for blades in BLADES:
@@ -208,11 +208,6 @@ def fit_aperture(psf: np.ndarray, radius_px: float) -> ApertureFit:
     polygon = min((b for b in best if b), key=lambda b: best[b][0], default=0)
     blades = polygon if polygon and best[polygon][0] < POLYGON_MARGIN * round_residual else 0
     residual, (r, rot, rim, soft) = best[blades]
-    ap = Aperture(
-        blades=blades,
-        rotation=float(rot % (2 * np.pi / blades)) if blades else 0.0,
-        rim=float(np.clip(rim, -0.6, 1.2)),
-        softness=float(np.clip(soft, 0, 0.3)),
-    )
+    ap = _fitted(blades, rot % (2 * np.pi / blades) if blades else 0.0, rim, soft)
     polygon_residual = best[polygon][0] if polygon else float("nan")
     return ApertureFit(float(r), ap, residual, round_residual, polygon, polygon_residual)

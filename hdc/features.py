@@ -94,6 +94,16 @@ def median_channels(
     return [done[i] for i in range(len(widths))]
 
 
+def kernel_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Real FFT of ``psf`` placed with its centre at the origin of a ``shape`` array (so
+    filtering with it does not shift the image)."""
+    kernel = np.zeros(shape, np.float64)
+    kh, kw = psf.shape
+    kernel[:kh, :kw] = psf
+    kernel = np.roll(kernel, (-(kh // 2), -(kw // 2)), axis=(0, 1))
+    return np.fft.rfft2(kernel)
+
+
 def wiener_filter(padded: np.ndarray, psf: np.ndarray, nsr: float) -> np.ndarray:
     """``conj(K) Y / (|K|^2 + nsr)`` of an already padded image (float64, same shape).
 
@@ -101,11 +111,7 @@ def wiener_filter(padded: np.ndarray, psf: np.ndarray, nsr: float) -> np.ndarray
     image by at least the PSF size so the circular convolution does not wrap.
     """
     h, w = padded.shape
-    kernel = np.zeros((h, w), np.float64)
-    kh, kw = psf.shape
-    kernel[:kh, :kw] = psf
-    kernel = np.roll(kernel, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    kf = np.fft.rfft2(kernel)
+    kf = kernel_otf(psf, (h, w))
     return np.fft.irfft2(np.conj(kf) * np.fft.rfft2(padded) / (np.abs(kf) ** 2 + nsr), s=(h, w))
 
 

@@ -348,8 +348,8 @@ class Deblurrer:
     """Physics-channel radius scale per step (true / table radius); 1 when absent."""
     equalize: bool = False
     """Network: after the radius refinement, measure each step's aperture blindly and
-    re-blur its frames into a round disk where that makes the network more confident
-    (:mod:`hdc.equalize`)."""
+    re-blur its frames into a round outline where the fitted one is more angular than any
+    the network was trained on (:meth:`estimate_equalization`, :mod:`hdc.equalize`)."""
     transfers: dict[int, equalize.Transfer] = field(default_factory=dict)
     """Aperture equalization per step (set by :meth:`estimate_equalization`)."""
     ink_gamma: float = INK_GAMMA
@@ -462,8 +462,9 @@ class Deblurrer:
         transfer = fit.transfer()
         centre = equivalent_radius(transfer.target) / table
         eq = [transfer(n) for n in norms]
-        grid = tuple(round(centre * f, 4) for f in np.arange(0.88, 1.1201, 0.04))
-        est = radius.estimate_scale(restore, eq, step, grid, progress, extend_to=(centre * 0.72, centre * 1.28))
+        grid = tuple(round(centre * f, 4) for f in equalize.RESCAN_FACTORS)
+        reach = tuple(centre * f for f in equalize.RESCAN_RANGE)
+        est = radius.estimate_scale(restore, eq, step, grid, progress, extend_to=reach)
         scale1 = centre if est.at_edge else est.scale
         self.transfers[step] = transfer
         self.radius_scales[step] = scale1
