@@ -5,9 +5,11 @@
 For every ``step{N}/{font}/CAM02`` folder, exactly what ``main.py --equalize`` does before
 deblurring: the blind radius refinement and the aperture fit on the same few frames
 (:func:`hdc.pipeline.refine_radii`), without deblurring or scoring the folder. The table
-gives the fitted outline, rotation and radius, and whether the frames would be re-blurred
-into a round outline; on generated data (``cameras.json`` at the root) also the true blade
-count, rotation and equivalent radius, and how often the fit names the blade count right.
+gives the first fit's best polygon (where it is one the network never saw, the second
+alternation's fit decides), the deciding fit's outline, rotation and radius, and whether
+the frames would be re-blurred into a round outline; on generated data (``cameras.json``
+at the root) also the true blade count, rotation and equivalent radius, and how often the
+fit names the blade count right.
 A folder the equalization leaves alone is deblurred exactly as without ``--equalize``, so a
 paired comparison needs scoring only the folders this scan marks.
 """
@@ -58,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Aperture fit per folder (`python -m evaluation.aperture_scan {a.root}`, weights "
         f"{a.weights or pipeline.DEFAULT_WEIGHTS}, trained outlines {sorted(deblurrer.trained_blades)})",
         "",
-        "| step | font | fitted blades | rotation (deg) | radius (px, 1:7) | best polygon / round residual | "
-        "equalized | true blades | true rotation | true radius (px, 1:7) |",
-        "|---:|---|---:|---:|---:|---:|:---:|---:|---:|---:|",
+        "| step | font | first fit: best polygon, residual / round | fitted blades | rotation (deg) | "
+        "radius (px, 1:7) | best polygon / round residual | equalized | true blades | true rotation | "
+        "true radius (px, 1:7) |",
+        "|---:|---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|",
     ]
     right = total = changed = 0
     folders = [(s, f) for s in steps for f in a.fonts.split(",") if io.step_dir(a.root, s, f, "CAM02").is_dir()]
@@ -68,11 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         est = scan_folder(deblurrer, io.step_dir(a.root, step, font, "CAM02"), step)
         if est is None or est.fit is None:
             continue
-        fit, rec = est.fit, truth.get(step)
+        fit, first, rec = est.fit, est.first_fit or est.fit, truth.get(step)
         changed += est.applied
         cells = [
             str(step),
             font,
+            f"{first.polygon_blades}, {first.polygon_residual / max(first.round_residual, 1e-30):.3f}"
+            if first.polygon_blades
+            else "",
             str(fit.aperture.blades),
             f"{_angle(fit.aperture.rotation, fit.aperture.blades):.0f}",
             f"{fit.radius_px:.2f}",

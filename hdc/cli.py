@@ -131,13 +131,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "blindly on a few of the folder's images (hdc/radius.py), and with STEP auto each estimate is checked "
         "by the network's confidence (hdc/step_estimation.py); this turns both off",
     )
-    p.add_argument(
-        "--equalize",
-        action="store_true",
-        help="network: after the radius refinement, estimate each step's aperture blindly and re-blur its frames "
-        "into a round outline where the fitted one is more angular than any the weights were trained on "
-        "(hdc/equalize.py; OUTPUT_DIR/aperture_equalization.csv)",
+    eq = p.add_mutually_exclusive_group()
+    eq.add_argument(
+        "--no-equalize",
+        dest="equalize",
+        action="store_false",
+        help="network: leave the frames' aperture as it is; by default, after the radius refinement, each step's "
+        "aperture is estimated blindly and its frames are re-blurred into a round outline where the fitted one is "
+        "more angular than any the weights were trained on (hdc/equalize.py; OUTPUT_DIR/aperture_equalization.csv)",
     )
+    eq.add_argument("--equalize", dest="equalize", action="store_true", help="the default (kept for older scripts)")
+    p.set_defaults(equalize=True)
     grid = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
     p.add_argument(
         "--radius-range",

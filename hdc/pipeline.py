@@ -303,11 +303,14 @@ class EqualizeEstimate:
     scale_after: float
     """Radius scale refined on the equalized frames (the one used when ``applied``)."""
     fit: equalize.ApertureFit | None = None
-    """The aperture fitted to the estimated PSF (None: no estimate made)."""
+    """The aperture fitted to the estimated PSF (None: no estimate made), the one decided on."""
+    first_fit: equalize.ApertureFit | None = None
+    """The fit from the network's outputs on the frames as they are; where its best polygon
+    is unseen, :attr:`fit` comes from a second alternation (:meth:`Deblurrer.estimate_equalization`)."""
 
     CSV_HEADER = (
         "step,applied,radius_scale_before,radius_scale_after,blades,rotation_deg,psf_radius_px,rim,softness,"
-        "residual_vs_round,best_polygon,polygon_residual_vs_round"
+        "residual_vs_round,best_polygon,polygon_residual_vs_round,first_best_polygon,first_polygon_residual_vs_round"
     )
 
     def csv_row(self) -> str:
@@ -319,7 +322,9 @@ class EqualizeEstimate:
             if f is not None
             else ",,,,,,,"
         )
-        return f"{self.step},{int(self.applied)},{self.scale_before:.4f},{self.scale_after:.4f},{fitted}"
+        g = self.first_fit
+        first = f"{g.polygon_blades},{g.polygon_residual / max(g.round_residual, 1e-30):.4f}" if g is not None else ","
+        return f"{self.step},{int(self.applied)},{self.scale_before:.4f},{self.scale_after:.4f},{fitted},{first}"
 
 
 @dataclass
@@ -437,8 +442,10 @@ class Deblurrer:
     def estimate_equalization(self, norms: list[np.ndarray], step: int, progress: bool = False) -> EqualizeEstimate:
         """Blind aperture equalization of ``step`` (:mod:`hdc.equalize`) from normalized
         working-scale text frames, after :meth:`estimate_radius`: the PSF is estimated from
-        the network's outputs and fitted by the aperture model; where the fit is a polygon
-        more angular than any the network was trained on (:meth:`unseen_outline`), the
+        the network's outputs and fitted by the aperture model (where the best polygon is
+        unseen, :meth:`unseen_outline`, a second alternation from the outputs on frames
+        tentatively re-blurred with it refits and decides, :mod:`hdc.equalize`); where the
+        fit is a polygon more angular than any the network was trained on, the
         frames are re-blurred into the round outline of the same radius and rim
         (:meth:`hdc.equalize.ApertureFit.transfer`, kept in :attr:`transfers`) and the radius
         is refined again around that disk's equivalent radius (:attr:`radius_scales`)."""
@@ -450,15 +457,23 @@ class Deblurrer:
             return self.restore_small(n, st, sc, tta=False)
 
         table = nominal_radius(step, 1.0 / self.factor)
-        outs = [restore(n, step, scale0) for n in norms]
+
+        def fit_from(outs: list[np.ndarray], margin: float = equalize.POLYGON_MARGIN) -> equalize.ApertureFit:
+            psf = equalize.estimate_psf(list(zip(outs, norms)), table * scale0, floor=0.0)
+            return equalize.fit_aperture(psf, table * scale0, margin)
+
         try:
-            fit = equalize.fit_aperture(
-                equalize.estimate_psf(list(zip(outs, norms)), table * scale0, floor=0.0), table * scale0
-            )
+            first = fit = fit_from([restore(n, step, scale0) for n in norms])
+            if self.unseen_outline(first.polygon_blades):
+                # second alternation: the outputs on frames tentatively equalized with the
+                # best (unseen) polygon are sharper estimates when the polygon is right
+                trial = first.as_polygon().transfer()
+                centre = equivalent_radius(trial.target) / table
+                fit = fit_from([restore(trial(n), step, centre) for n in norms], equalize.SECOND_MARGIN)
         except ValueError:
             return EqualizeEstimate(step, False, scale0, scale0)
         if not self.unseen_outline(fit.aperture.blades):
-            return EqualizeEstimate(step, False, scale0, scale0, fit)
+            return EqualizeEstimate(step, False, scale0, scale0, fit, first)
         transfer = fit.transfer()
         centre = equivalent_radius(transfer.target) / table
         eq = [transfer(n) for n in norms]
@@ -468,7 +483,7 @@ class Deblurrer:
         scale1 = centre if est.at_edge else est.scale
         self.transfers[step] = transfer
         self.radius_scales[step] = scale1
-        return EqualizeEstimate(step, True, scale0, scale1, fit)
+        return EqualizeEstimate(step, True, scale0, scale1, fit, first)
 
     @property
     def trained_blades(self) -> frozenset[int]:

@@ -59,7 +59,13 @@ def test_fit_aperture_finds_blades_and_rotation_and_never_invents_them():
     assert math.degrees(off) < 3 and abs(fit.radius_px / r - 1) < 0.04
     disk = disk_psf(r, Aperture(rim=0.2, softness=0.05))
     noisy = np.maximum(disk + rng.normal(0, 0.1 * disk.max(), disk.shape), 0)
-    assert equalize.fit_aperture(noisy, r * 0.95).aperture.blades == 0
+    kept_round = equalize.fit_aperture(noisy, r * 0.95)
+    assert kept_round.aperture.blades == 0 and kept_round.polygon_blades >= 3
+    # the best polygon is still at hand (the pipeline's second alternation tries it)
+    trial = kept_round.as_polygon()
+    assert trial.aperture.blades == kept_round.polygon_blades and trial.residual == kept_round.polygon_residual
+    assert trial.residual >= equalize.POLYGON_MARGIN * kept_round.round_residual
+    assert fit.as_polygon() == fit and trial.as_polygon() == trial
 
 
 def test_transfer_turns_a_square_blur_into_a_round_one():
@@ -130,6 +136,15 @@ def test_shipped_network_equalizes_an_unseen_aperture_only(shipped, aperture, bl
     assert found.fit is not None and found.fit.aperture.blades in blades
     assert found.fit.polygon_blades == max(blades) or not max(blades)
     assert found.applied == applied and (STEP in d.transfers) == applied
+    first = found.first_fit
+    assert first is not None
+    if d.unseen_outline(first.polygon_blades):
+        # a second alternation from the tentatively equalized frames' outputs: the square
+        # fits its PSF better than from the first outputs (those of the unseen blur)
+        ratio = found.fit.polygon_residual / found.fit.round_residual
+        assert ratio < first.polygon_residual / first.round_residual, (first, found.fit)
+    else:
+        assert found.fit == first
     if applied:
         assert d.radius_scales[STEP] == found.scale_after
         row = found.csv_row().split(",")
@@ -156,16 +171,26 @@ def square_set(tmp_path_factory):
     return root
 
 
-def test_main_equalize_writes_its_decision(shipped, square_set, tmp_path, capsys):
+def test_main_equalizes_by_default_and_writes_its_decision(shipped, square_set, tmp_path, capsys):
     from hdc import cli, io
 
     out = tmp_path / "out"
     folder = io.step_dir(square_set, STEP, "Verdana", "CAM02")
-    assert cli.main([str(folder), str(out), str(STEP), "--equalize"]) == 0
+    assert cli.main([str(folder), str(out), str(STEP)]) == 0
     assert "aperture fitted 4 blades, frames re-blurred into a round disk" in capsys.readouterr().err
     rows = (out / "aperture_equalization.csv").read_text().splitlines()
     assert rows[0] == pipeline.EqualizeEstimate.CSV_HEADER and rows[1].startswith(f"{STEP},1,")
-    assert sorted(p.name for p in out.glob("*.png")) == [p.with_suffix(".png").name for p in io.list_tiffs(folder)]
+    names = [p.with_suffix(".png").name for p in io.list_tiffs(folder)]
+    assert sorted(p.name for p in out.glob("*.png")) == names
+    # --no-equalize: the frames as they are, nothing fitted
+    off = tmp_path / "off"
+    assert cli.main([str(folder), str(off), str(STEP), "--no-equalize", "--quiet"]) == 0
+    assert not (off / "aperture_equalization.csv").exists()
+    differ = [n for n in names if not np.array_equal(io.read_image(out / n), io.read_image(off / n))]
+    assert differ, "equalized and plain outputs are identical"
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(folder), str(tmp_path / "x"), str(STEP), "--no-equalize", "--equalize"])
+    assert e.value.code == 2
 
 
 def test_aperture_scan_reports_fit_and_truth(shipped, square_set, tmp_path):
@@ -175,6 +200,6 @@ def test_aperture_scan_reports_fit_and_truth(shipped, square_set, tmp_path):
     assert aperture_scan.main([str(square_set), "--fonts", "Verdana", "--out", str(md)]) == 0
     row = [line for line in md.read_text().splitlines() if line.startswith(f"| {STEP} | Verdana |")]
     cells = [c.strip() for c in row[0].strip("|").split("|")]
-    assert cells[2] == "4" and cells[6] == "yes" and cells[7] == "4"
+    assert cells[2].startswith("4, ") and cells[3] == "4" and cells[7] == "yes" and cells[8] == "4"
     assert "Blade count named right on 1 of 1 folders fitted." in md.read_text()
     assert aperture_scan.main([str(tmp_path / "missing")]) == 2
