@@ -24,7 +24,7 @@ them:
    them (sharper estimates when the polygon is right) give a new kernel from the frames
    as they are, and its fit decides (:data:`SECOND_MARGIN`); on the development frames
    it lowers a true square's polygon / round residual (e.g. 0.98 -> 0.84, 0.93 -> 0.85;
-   some stay above the margin) and leaves round, 6- and 11-bladed outlines at 0.97-0.99;
+   some stay above the margin) and leaves round, 6- and 11-bladed outlines at 0.968-0.992;
 3. where it is a polygon more angular than any the network was trained on, each frame
    is filtered with ``T = D conj(K) / (|K|^2 + eps)`` (:class:`Transfer`), ``K`` the
    fitted outline and ``D`` the round one of the same radius and rim, both with sharp
