@@ -76,13 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = [
             str(step),
             font,
-            f"{first.polygon_blades}, {first.polygon_residual / max(first.round_residual, 1e-30):.3f}"
-            if first.polygon_blades
-            else "",
+            f"{first.polygon_blades}, {first.polygon_vs_round:.3f}" if first.polygon_blades else "",
             str(fit.aperture.blades),
             f"{_angle(fit.aperture.rotation, fit.aperture.blades):.0f}",
             f"{fit.radius_px:.2f}",
-            f"{fit.polygon_residual / max(fit.round_residual, 1e-30):.3f}" if fit.polygon_blades else "",
+            f"{fit.polygon_vs_round:.3f}" if fit.polygon_blades else "",
             "yes" if est.applied else "",
         ]
         if rec is not None:

@@ -140,6 +140,16 @@ class ApertureFit:
     """The best-fitting polygon's radius and aperture (None: none tried), kept or not."""
     polygon_aperture: Aperture | None = None
 
+    @property
+    def polygon_vs_round(self) -> float:
+        """The best polygon's residual as a share of the round fit's (below the margin: kept)."""
+        return self.polygon_residual / max(self.round_residual, 1e-30)
+
+    @property
+    def vs_round(self) -> float:
+        """The kept fit's residual as a share of the round fit's (1 where round is kept)."""
+        return self.residual / max(self.round_residual, 1e-30)
+
     def as_polygon(self) -> ApertureFit:
         """This fit with its best polygon kept (the margin overruled), or itself where no
         polygon was tried."""

@@ -317,13 +317,13 @@ class EqualizeEstimate:
         f = self.fit
         fitted = (
             f"{f.aperture.blades},{np.degrees(f.aperture.rotation):.1f},{f.radius_px:.3f},{f.aperture.rim:.3f},"
-            f"{f.aperture.softness:.3f},{f.residual / max(f.round_residual, 1e-30):.4f},"
-            f"{f.polygon_blades},{f.polygon_residual / max(f.round_residual, 1e-30):.4f}"
+            f"{f.aperture.softness:.3f},{f.vs_round:.4f},"
+            f"{f.polygon_blades},{f.polygon_vs_round:.4f}"
             if f is not None
             else ",,,,,,,"
         )
         g = self.first_fit
-        first = f"{g.polygon_blades},{g.polygon_residual / max(g.round_residual, 1e-30):.4f}" if g is not None else ","
+        first = f"{g.polygon_blades},{g.polygon_vs_round:.4f}" if g is not None else ","
         return f"{self.step},{int(self.applied)},{self.scale_before:.4f},{self.scale_after:.4f},{fitted},{first}"
 
 

@@ -141,8 +141,7 @@ def test_shipped_network_equalizes_an_unseen_aperture_only(shipped, aperture, bl
     if d.unseen_outline(first.polygon_blades):
         # a second alternation from the tentatively equalized frames' outputs: the square
         # fits its PSF better than from the first outputs (those of the unseen blur)
-        ratio = found.fit.polygon_residual / found.fit.round_residual
-        assert ratio < first.polygon_residual / first.round_residual, (first, found.fit)
+        assert found.fit.polygon_vs_round < first.polygon_vs_round, (first, found.fit)
     else:
         assert found.fit == first
     if applied:
