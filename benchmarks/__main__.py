@@ -433,17 +433,32 @@ SECTIONS = {
 }
 
 
+def vector_units(flags: set[str]) -> str:
+    """The widest vector / matrix units of a CPU from its ``/proc/cpuinfo`` flags: CPUs sold
+    under one model name ("AMD EPYC") differ threefold in network time by these, and
+    bfloat16 units decide whether mixed precision pays (``docs/experiments.md``)."""
+    if "amx_bf16" in flags:
+        return "AMX bf16"
+    if "avx512f" in flags:
+        return "AVX-512" + (" bf16" if "avx512_bf16" in flags else "")
+    return "AVX2" if "avx2" in flags else "no AVX2"
+
+
 def machine_info() -> str:
     keras = import_keras()
 
     cpu = platform.processor() or platform.machine()
+    info: dict[str, str] = {}
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        for line in open("/proc/cpuinfo"):  # the first processor's lines
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    if "model name" in info:
+        cpu = info["model name"]
+    if "flags" in info:
+        cpu = f"{cpu} ({vector_units(set(info['flags'].split()))})"
     return (
         f"{cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; numpy {np.__version__}; "
         f"keras {keras.__version__} ({keras.backend.backend()})"

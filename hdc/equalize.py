@@ -23,8 +23,8 @@ them:
    alternation: the frames are tentatively re-blurred with it, the network's outputs on
    them (sharper estimates when the polygon is right) give a new kernel from the frames
    as they are, and its fit decides (:data:`SECOND_MARGIN`); on the development frames
-   it lowers a true square's polygon / round residual (e.g. 0.98 -> 0.84, 0.93 -> 0.85;
-   some stay above the margin) and leaves round, 6- and 11-bladed outlines at 0.968-0.992;
+   it lowers a true square's polygon / round residual (e.g. 0.90 -> 0.83, 0.93 -> 0.85;
+   some stay above the margin) and leaves round, 6- and 11-bladed outlines at 0.97-0.99;
 3. where it is a polygon more angular than any the network was trained on, each frame
    is filtered with ``T = D conj(K) / (|K|^2 + eps)`` (:class:`Transfer`), ``K`` the
    fitted outline and ``D`` the round one of the same radius and rim, both with sharp
@@ -41,7 +41,9 @@ ones, and wrongly (``docs/experiments.md``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -122,6 +124,11 @@ BLADES: tuple[int, ...] = (0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 POLYGON_MARGIN: float = 0.9
 """A polygon is kept only when its residual is below this share of the round fit's."""
 SECOND_MARGIN: float = 0.9
+ROTATION_STARTS: int = 8
+"""Rotations, evenly over a polygon's period, at which :func:`fit_aperture` evaluates each
+polygon before its one Nelder-Mead run starts from the best: on the development frames a
+start near the true rotation finds squares that three fixed starts missed (fitted as
+12-gons) at a third of the cost (``docs/experiments.md``, 2026-12-06)."""
 """The same, for the fit of the second alternation (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`)."""
 
 
@@ -203,12 +210,42 @@ def _fitted(blades: int, rotation: float, rim: float, softness: float) -> Apertu
     )
 
 
+def _fit_outline(target: np.ndarray, radius_px: float, blades: int) -> tuple[float, np.ndarray]:
+    """Residual and parameters ``(radius, rotation, rim, softness)`` of the Nelder-Mead fit
+    of one outline (0: round) to ``target`` (odd square, sums to 1), from ``radius_px``,
+    rim 0.1, softness 0.05 and, for a polygon, the best of :data:`ROTATION_STARTS`
+    rotations. The first simplex steps by 5% of the radius, half the rotation scan's
+    spacing, 0.1 in rim and 0.05 in softness: scipy's default steps 5% of each value, so
+    a rotation starting near 0 would hardly move."""
+    n = target.shape[0]
+
+    def residual(p: np.ndarray) -> float:
+        r, rot, rim, soft = p
+        model = disk_psf(max(float(r), 0.5), _fitted(blades, rot, rim, soft), supersample=3)
+        return float(((_embed(model, n) - target) ** 2).sum())
+
+    start = np.array([radius_px, 0.0, 0.1, 0.05])
+    period = 2 * np.pi / blades if blades else 2 * np.pi
+    if blades:
+        rotations = np.linspace(0, period, ROTATION_STARTS, endpoint=False)
+        start[1] = min(rotations, key=lambda rot: residual(np.array([radius_px, rot, 0.1, 0.05])))
+    steps = np.array([0.05 * radius_px, period / (2 * ROTATION_STARTS), 0.1, 0.05])
+    simplex = np.vstack([start, start + np.diag(steps)])
+    res = optimize.minimize(
+        residual,
+        start,
+        method="Nelder-Mead",
+        options={"maxiter": 120, "xatol": 1e-3, "fatol": 1e-14, "initial_simplex": simplex},
+    )
+    return float(res.fun), res.x
+
+
 def fit_aperture(psf: np.ndarray, radius_px: float, margin: float = POLYGON_MARGIN) -> ApertureFit:
     """Least-squares fit of the generator's aperture model to a PSF estimate.
 
-    For each outline of :data:`BLADES` (a few starting rotations for the polygons) the
-    radius, rotation, rim brightness and edge softness are fitted by Nelder-Mead from
-    ``radius_px``; the best polygon is kept only when it fits clearly better than the
+    For each outline of :data:`BLADES` the radius, rotation, rim brightness and edge
+    softness are fitted by Nelder-Mead from ``radius_px`` (a polygon from the best of
+    :data:`ROTATION_STARTS` rotations); the best polygon is kept only when it fits clearly better than the
     round outline (:data:`POLYGON_MARGIN`), so noise never invents blades. On the
     development frames of the leave-out cameras the blade count and rotation come out
     right from three frames (``docs/experiments.md``); the rim is poorly determined (the
@@ -216,24 +253,8 @@ def fit_aperture(psf: np.ndarray, radius_px: float, margin: float = POLYGON_MARG
     overestimated at large steps (the transfer leaves it out, :meth:`ApertureFit.transfer`).
     """
     target = np.asarray(psf, np.float64) / float(np.sum(psf))
-    n = target.shape[0]
-
-    def model(p: np.ndarray, blades: int) -> np.ndarray:
-        r, rot, rim, soft = p
-        return _embed(disk_psf(max(float(r), 0.5), _fitted(blades, rot, rim, soft), supersample=3), n)
-
-    best: dict[int, tuple[float, np.ndarray]] = {}
-    for blades in BLADES:
-        starts = [0.0] if blades == 0 else list(np.linspace(0, 2 * np.pi / blades, 3, endpoint=False))
-        for rot in starts:
-            res = optimize.minimize(
-                lambda p, b=blades: float(((model(p, b) - target) ** 2).sum()),
-                np.array([radius_px, rot, 0.1, 0.05]),
-                method="Nelder-Mead",
-                options={"maxiter": 120, "xatol": 1e-3, "fatol": 1e-14},
-            )
-            if blades not in best or res.fun < best[blades][0]:
-                best[blades] = (float(res.fun), res.x)
+    with ThreadPoolExecutor(min(len(BLADES), os.cpu_count() or 1)) as pool:
+        best = dict(zip(BLADES, pool.map(lambda b: _fit_outline(target, radius_px, b), BLADES)))
     round_residual = best[0][0]
     polygon = min((b for b in best if b), key=lambda b: best[b][0], default=0)
     blades = polygon if polygon and best[polygon][0] < margin * round_residual else 0
