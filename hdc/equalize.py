@@ -124,12 +124,12 @@ BLADES: tuple[int, ...] = (0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 POLYGON_MARGIN: float = 0.9
 """A polygon is kept only when its residual is below this share of the round fit's."""
 SECOND_MARGIN: float = 0.9
+"""The same, for the fit of the second alternation (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`)."""
 ROTATION_STARTS: int = 8
 """Rotations, evenly over a polygon's period, at which :func:`fit_aperture` evaluates each
 polygon before its one Nelder-Mead run starts from the best: on the development frames a
 start near the true rotation finds squares that three fixed starts missed (fitted as
-12-gons) at a third of the cost (``docs/experiments.md``, 2026-12-06)."""
-"""The same, for the fit of the second alternation (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`)."""
+12-gons), with one run per outline instead of three (``docs/experiments.md``, 2026-12-06)."""
 
 
 @dataclass(frozen=True)
@@ -243,10 +243,10 @@ def _fit_outline(target: np.ndarray, radius_px: float, blades: int) -> tuple[flo
 def fit_aperture(psf: np.ndarray, radius_px: float, margin: float = POLYGON_MARGIN) -> ApertureFit:
     """Least-squares fit of the generator's aperture model to a PSF estimate.
 
-    For each outline of :data:`BLADES` the radius, rotation, rim brightness and edge
-    softness are fitted by Nelder-Mead from ``radius_px`` (a polygon from the best of
-    :data:`ROTATION_STARTS` rotations); the best polygon is kept only when it fits clearly better than the
-    round outline (:data:`POLYGON_MARGIN`), so noise never invents blades. On the
+    For each outline of :data:`BLADES` (on parallel threads) the radius, rotation, rim
+    brightness and edge softness are fitted by Nelder-Mead from ``radius_px``
+    (:func:`_fit_outline`); the best polygon is kept only when it fits clearly better than
+    the round outline (:data:`POLYGON_MARGIN`), so noise never invents blades. On the
     development frames of the leave-out cameras the blade count and rotation come out
     right from three frames (``docs/experiments.md``); the rim is poorly determined (the
     transfer keeps it on both sides, so it largely cancels) and the softness

@@ -206,14 +206,25 @@ def parse_camera_settings(text: str) -> dict[str, float]:
     return out
 
 
-@lru_cache(maxsize=64)
 def _polar_grid(n: int, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sample positions ``x, y`` (pixels from the centre) of an ``n`` x ``n`` kernel on an
-    ``s``-times finer grid, and their radius and angle: computed once per size, since the
-    aperture fit (:mod:`hdc.equalize`) rasterizes thousands of kernels of a few sizes."""
+    ``s``-times finer grid, and their radius and angle."""
     coords = (np.arange(n * s) + 0.5) / s - n / 2.0
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    grid = (xx, yy, np.hypot(xx, yy), np.arctan2(yy, xx))
+    return xx, yy, np.hypot(xx, yy), np.arctan2(yy, xx)
+
+
+GRID_CACHE_SIDE: int = 256
+"""Fine grids up to this many samples a side are kept (:func:`_cached_polar_grid`): the
+aperture fit (:mod:`hdc.equalize`) rasterizes thousands of kernels of a few such sizes,
+while the generator's full-resolution kernels (up to ~900 samples a side) would hold tens
+of MB each."""
+
+
+@lru_cache(maxsize=32)
+def _cached_polar_grid(n: int, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_polar_grid`, computed once per size (read-only arrays, at most ~2 MB each)."""
+    grid = _polar_grid(n, s)
     for a in grid:
         a.flags.writeable = False
     return grid
@@ -239,7 +250,7 @@ def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int =
         k = np.zeros((n, n))
         k[half, half] = 1.0
         return k.astype(np.float32)
-    xx, yy, rho0, theta0 = _polar_grid(n, s)
+    xx, yy, rho0, theta0 = (_cached_polar_grid if n * s <= GRID_CACHE_SIDE else _polar_grid)(n, s)
     if ap.ellipticity:
         # rotate into the aperture frame, apply ellipticity
         c, si = math.cos(ap.rotation), math.sin(ap.rotation)
