@@ -33,6 +33,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / math.sqrt((x * x).sum() * (y * y).sum()))
 
 
+def _square_rotation_error_deg(fitted: float, true: float) -> float:
+    """Angle between two square rotations (radians), modulo the square's quarter-turn symmetry."""
+    period = 2 * math.pi / 4
+    return math.degrees(abs((fitted - true + period / 2) % period - period / 2))
+
+
 def test_estimate_psf_recovers_a_square_aperture():
     r = nominal_radius(STEP, 1 / 7)
     est = equalize.estimate_psf(_pairs(SQUARE), r)
@@ -56,9 +62,7 @@ def test_fit_aperture_finds_blades_and_rotation_and_never_invents_them():
     noisy = np.maximum(square + rng.normal(0, 0.1 * square.max(), square.shape), 0)
     fit = equalize.fit_aperture(noisy, r * 1.05)
     assert fit.aperture.blades == 4
-    period = 2 * math.pi / 4
-    off = abs((fit.aperture.rotation - SQUARE.rotation + period / 2) % period - period / 2)
-    assert math.degrees(off) < 3 and abs(fit.radius_px / r - 1) < 0.04
+    assert _square_rotation_error_deg(fit.aperture.rotation, SQUARE.rotation) < 3 and abs(fit.radius_px / r - 1) < 0.04
     disk = disk_psf(r, Aperture(rim=0.2, softness=0.05))
     noisy = np.maximum(disk + rng.normal(0, 0.1 * disk.max(), disk.shape), 0)
     kept_round = equalize.fit_aperture(noisy, r * 0.95)
@@ -209,20 +213,22 @@ def test_aperture_scan_reports_fit_and_truth(shipped, square_set, tmp_path):
 ESTIMATES = Path(__file__).resolve().parent / "data" / "equalize"
 
 
-@pytest.mark.parametrize("name", sorted(json.loads((ESTIMATES / "psf_estimates.json").read_text())["cases"]))
+CASES = json.loads((ESTIMATES / "psf_estimates.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_fit_aperture_on_the_networks_own_psf_estimates(name):
     """Kernels estimated from the network's outputs on development frames (committed): squares
     at steps 3 and 4 (2.7 and 4.3 px at 1:7) are fitted as squares at their rotation (three
     fixed starting rotations with scipy's default first simplex fitted the step-4 one as a
     12-gon), and no 3- or 4-bladed outline is claimed for an 11-gon, a pentagon or a round
     camera."""
-    case = json.loads((ESTIMATES / "psf_estimates.json").read_text())["cases"][name]
+    case = CASES[name]
     psf = np.load(ESTIMATES / "psf_estimates.npz")[name]
     fit = equalize.fit_aperture(psf, case["radius_px"])
     if case["true_blades"] == 4:
         assert fit.aperture.blades == 4, fit
-        period = 2 * math.pi / 4
-        off = abs((fit.aperture.rotation - math.radians(case["true_rotation_deg"]) + period / 2) % period - period / 2)
-        assert math.degrees(off) < 12, fit  # of 45 at most; the second alternation refines it
+        off = _square_rotation_error_deg(fit.aperture.rotation, math.radians(case["true_rotation_deg"]))
+        assert off < 12, fit  # of 45 at most; the second alternation refines it
     else:
         assert fit.aperture.blades not in (3, 4) and fit.polygon_blades not in (3, 4), fit
