@@ -268,6 +268,67 @@ def grow(
     post.set_weights([kernel / keep, bias])
 
 
+DEEPEN_SHIFT = 1.0
+"""Default offset that carries the old bottleneck's signed features through the ReLUs of
+the decoder level :func:`deepen` adds: exact while no feature is below ``-shift`` (the
+shipped ``unet16``'s bottleneck spans about -0.3 to 24 on generated frames at steps
+4-19). Small, so that bfloat16 training adds no rounding the features do not have."""
+
+
+def deepen(
+    model: keras.Model,
+    cfg: ModelConfig,
+    source: keras.Model,
+    source_cfg: ModelConfig,
+    shift: float = DEEPEN_SHIFT,
+) -> None:
+    """Start ``model``, a U-Net one level deeper than the trained ``source``, from it,
+    keeping its function.
+
+    ``cfg`` must be ``source_cfg`` with ``depth`` one higher (and no normalization).
+    Every level the two share is copied; the source's bottleneck (``mid``) becomes the new
+    encoder level ``enc{d}`` (same shapes), and the new decoder level ``dec{d}`` passes
+    that level's skip features through unchanged: its first convolution is the identity
+    on the skip half plus ``shift`` (so the ReLU keeps signed values down to ``-shift``),
+    zero on the up-sampled half; the second is the identity; its FiLM's ``beta`` removes
+    the shift. The new bottleneck and up-sampling keep their random initialization, so
+    the zero half of ``dec{d}``'s first convolution gets gradients from the first batch
+    (were both zero, neither would ever move). Why: five levels see farther and add
+    capacity where it is cheap (1/32 resolution), but a run from scratch costs the CPU
+    days; this starts from what the shipped four levels know (Chen et al., ICLR 2016,
+    Net2Net: function-preserving deepening). Raises ValueError when ``cfg`` is not such
+    an extension of ``source_cfg``.
+    """
+    import numpy as np
+
+    d = source_cfg.depth
+    if (
+        source_cfg.arch != "unet"
+        or replace(cfg, name=source_cfg.name, depth=d, crop=source_cfg.crop) != source_cfg
+        or cfg.depth != d + 1
+    ):
+        raise ValueError(f"config {cfg.name} is not {source_cfg.name} with one more U-Net level")
+    if cfg.norm != "none":
+        raise ValueError("deepening keeps the function only without normalization layers")
+    renamed = {"mid": f"enc{d}"}
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        prefix, _, rest = layer.name.partition("_")
+        name = renamed[prefix] + "_" + rest if prefix in renamed else layer.name
+        model.get_layer(name).set_weights(layer.get_weights())
+    ch = cfg.base * 2**d
+    eye = np.zeros((3, 3, ch, ch), np.float32)
+    eye[1, 1] = np.eye(ch, dtype=np.float32)
+    conv0 = model.get_layer(f"dec{d}_conv0")
+    conv0.set_weights([np.concatenate([np.zeros_like(eye), eye], axis=2), np.full(ch, shift, np.float32)])
+    model.get_layer(f"dec{d}_conv1").set_weights([eye, np.zeros(ch, np.float32)])
+    for part, bias in (("gamma", 0.0), ("beta", -shift)):
+        dense = model.get_layer(f"dec{d}_film_{part}")
+        kernel, b = dense.get_weights()
+        dense.set_weights([np.zeros_like(kernel), np.full_like(b, bias)])
+
+
 # ----------------------------------------------------------------------------- weights
 
 

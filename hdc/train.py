@@ -670,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare(devices)  # before the backend starts (JAX's logical CPU devices)
 
     from hdc import calibration as hcal
-    from hdc.model import GROW_GATE_BIAS, grow, load
+    from hdc.model import GROW_GATE_BIAS, deepen, grow, load
 
     try:
         cal_path = a.calibration
@@ -776,7 +776,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if init is not None and tr.state["batch"] == 0:
         try:
-            if cfg.n_refinements > init[1].n_refinements:
+            if cfg.arch == "unet" and cfg.depth > init[1].depth:
+                deepen(tr.model, cfg, init[0], init[1])
+                print(f"deepened from {a.init}: depth {init[1].depth} -> {cfg.depth}", file=sys.stderr)
+            elif cfg.n_refinements > init[1].n_refinements:
                 bias = GROW_GATE_BIAS if a.grow_gate_bias is None else a.grow_gate_bias
                 grow(tr.model, cfg, init[0], init[1], gate_bias=bias)
                 tr.state["grow_gate_bias"] = bias
