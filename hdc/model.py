@@ -206,6 +206,13 @@ post-processing convolution is divided by it, and a bias that nearly closes the 
 (share -> 0) would blow those weights up; a safety bound, not a tuned value."""
 
 
+def _copy_weights(source: keras.Model, model: keras.Model, rename=lambda name: name) -> None:
+    """Copy every weighted layer of ``source`` into ``model``'s layer ``rename(its name)``."""
+    for layer in source.layers:
+        if layer.weights:
+            model.get_layer(rename(layer.name)).set_weights(layer.get_weights())
+
+
 def grow(
     model: keras.Model,
     cfg: ModelConfig,
@@ -253,9 +260,7 @@ def grow(
             f"gate bias {gate_bias:g} leaves {keep:.2g} of the features after {cfg.n_refinements - n0} new "
             f"iterations: the post-processing would be scaled by more than {1 / MIN_GROW_KEEP:g}"
         )
-    for layer in source.layers:
-        if layer.weights:
-            model.get_layer(layer.name).set_weights(layer.get_weights())
+    _copy_weights(source, model)
     for r in new_rates:
         conv = model.get_layer(f"shared_d{r}")
         conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
@@ -310,13 +315,7 @@ def deepen(
         raise ValueError(f"config {cfg.name} is not {source_cfg.name} with one more U-Net level")
     if cfg.norm != "none":
         raise ValueError("deepening keeps the function only without normalization layers")
-    renamed = {"mid": f"enc{d}"}
-    for layer in source.layers:
-        if not layer.weights:
-            continue
-        prefix, _, rest = layer.name.partition("_")
-        name = renamed[prefix] + "_" + rest if prefix in renamed else layer.name
-        model.get_layer(name).set_weights(layer.get_weights())
+    _copy_weights(source, model, lambda name: f"enc{d}" + name[3:] if name.startswith("mid_") else name)
     ch = cfg.base * 2**d
     eye = np.zeros((3, 3, ch, ch), np.float32)
     eye[1, 1] = np.eye(ch, dtype=np.float32)

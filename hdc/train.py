@@ -776,18 +776,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     if init is not None and tr.state["batch"] == 0:
         try:
-            if cfg.arch == "unet" and cfg.depth > init[1].depth:
+            deeper = cfg.arch == "unet" and cfg.depth > init[1].depth
+            grows = not deeper and cfg.n_refinements > init[1].n_refinements
+            if a.grow_gate_bias is not None and not grows:
+                print("note: --grow-gate-bias applies only when the config adds iterations", file=sys.stderr)
+            if deeper:
                 deepen(tr.model, cfg, init[0], init[1])
                 print(f"deepened from {a.init}: depth {init[1].depth} -> {cfg.depth}", file=sys.stderr)
-            elif cfg.n_refinements > init[1].n_refinements:
+            elif grows:
                 bias = GROW_GATE_BIAS if a.grow_gate_bias is None else a.grow_gate_bias
                 grow(tr.model, cfg, init[0], init[1], gate_bias=bias)
                 tr.state["grow_gate_bias"] = bias
                 added = cfg.n_refinements - init[1].n_refinements
                 print(f"grown from {a.init}: {added} refinement iterations added, gate bias {bias:g}", file=sys.stderr)
             else:
-                if a.grow_gate_bias is not None:
-                    print("note: --grow-gate-bias applies only when the config adds iterations", file=sys.stderr)
                 tr.model.set_weights(init[0].get_weights())
         except ValueError as exc:
             print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
