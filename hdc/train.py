@@ -11,7 +11,10 @@
 * Fine-tuning (``--data ROOT --init weights/<name>``): starts from shipped weights at a
   ten times lower learning rate, mixes ``--generated-share`` generated pairs into the
   folder's pairs, and uses ``ROOT/calibration.json`` (``python -m hdc.calibrate ROOT``)
-  for the generated share and the physics channel when it exists.
+  for the generated share and the physics channel when it exists. The generated pairs
+  are drawn as the init weights were trained (their card's renderer, pictures, camera
+  family, physics radius, augmentation; :func:`stream_settings`) unless the command line
+  names a setting.
 * Every batch is a pure function of (seed, batch index), so stopping and rerunning the
   same command resumes exactly: weights, optimizer state, learning rate, counters.
 * The generated stream's content: ``--render random`` draws each frame's text rendering
@@ -31,7 +34,8 @@
   default learning rate is scaled by N (linear scaling rule) and the default batch workers
   are N. The run keeps its global batch, so it resumes on any device count dividing it.
 * Checkpoints every ``--checkpoint-minutes`` and on Ctrl-C; CSV log; progress bar; a
-  periodic OCR validation (official scoring) keeps the weights with the best mean score.
+  periodic OCR validation (official scoring) keeps the weights with the best mean score:
+  on generated frames, or with ``--data`` on the folder's held-out frames.
 """
 
 from __future__ import annotations
@@ -153,6 +157,30 @@ def ocr_validation(
             scores.append(score_image(png, txt))
         out[step] = float(np.mean(scores))
     return out
+
+
+def folder_ocr_validation(model, cfg: ModelConfig, samples: list[io.Sample], workdir: Path) -> dict[int, float]:
+    """Mean official OCR score per step on a dataset folder's held-out frames.
+
+    A fine-tune on a folder (``--data``, e.g. the real photographs) is judged on that
+    folder's own images never trained on: each held-out CAM02 photograph is deblurred at
+    full size as :mod:`main` would (the active calibration's radii, no blind refinement:
+    one radius scan per validation would cost more than the validation) and scored against
+    its true text. Frames without a text file are skipped; steps without a frame are absent.
+    """
+    from evaluation.ocr_score import score_image
+    from hdc.pipeline import Deblurrer
+
+    deb = Deblurrer(method="network", model=model, config=cfg)
+    scores: dict[int, list[int]] = {}
+    workdir.mkdir(parents=True, exist_ok=True)
+    png = workdir / "val.png"
+    for sample in sorted(samples, key=lambda s: (s.step, s.font, s.index)):
+        if not sample.text.is_file():
+            continue
+        io.write_png(png, deb(io.read_image(sample.blurred), sample.step))
+        scores.setdefault(sample.step, []).append(score_image(png, sample.text))
+    return {step: float(np.mean(v)) for step, v in scores.items()}
 
 
 # ----------------------------------------------------------------------------- training
@@ -381,7 +409,7 @@ class Trainer:
                 self.state["lr"] = max(self.state["lr"] * 0.5, 1e-5)
                 self.model.optimizer.learning_rate.assign(self.state["lr"])
                 self.state["bad_evals"] = 0
-        ocr_mean = "" if ocr is None else round(float(np.mean(list(ocr.values()))), 2)
+        ocr_mean = "" if not ocr else round(float(np.mean(list(ocr.values()))), 2)
         self.log(
             {
                 "batch": self.state["batch"],
@@ -422,6 +450,7 @@ def export(
         "render": trainer.state.get("render"),
         "picture_share": trainer.state.get("picture_share", 0.0),
         "aperture_family": trainer.state.get("aperture", "classic"),
+        "augment": bool(trainer.state.get("augment", False)),
         "batches": trainer.state["batch"],
         "crops_seen": trainer.state["samples"],
         "train_seconds": round(trainer.state["seconds"], 1),
@@ -490,6 +519,68 @@ def parse_restarts(text: str) -> list[tuple[float, int]]:
 
 
 _UNSET = object()
+
+
+STREAM_DEFAULTS: dict[str, object] = {
+    "render": None,
+    "picture_share": 0.0,
+    "aperture": "classic",
+    "physics_radius": "table",
+    "radius_error": CAMERA_RADIUS_ERROR,
+    "augment": False,
+}
+"""The generated pairs' settings of a run from scratch that names none of them (the
+classic renderer and cameras); ``render`` None is the fixed renderer, else its ranges' JSON."""
+
+_CARD_KEYS: dict[str, str] = {"aperture": "aperture_family"}
+"""Where a setting sits in a weights' card when its name there differs."""
+
+
+def stream_settings(a: argparse.Namespace, card: dict | None) -> tuple[dict[str, object], list[str]]:
+    """The generated pairs' settings of a new run, and which of them came from ``card``.
+
+    Each is the command line's where given; else, for a fine-tune (``--init``), the one the
+    init weights were trained with as their card records it, so that the generated share
+    keeps showing the network what it learned on (its renderer, camera family, pictures,
+    physics radius) instead of falling back to the classic stream; else
+    :data:`STREAM_DEFAULTS`. ``--render-set`` narrows whichever randomized ranges apply.
+    """
+    card = card or {}
+    wanted: dict[str, object] = {}
+    inherited: list[str] = []
+    given = {
+        "picture_share": a.picture_share,
+        "aperture": a.aperture,
+        "physics_radius": a.physics_radius,
+        "radius_error": a.radius_error,
+        "augment": a.augment,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if a.render is not None:  # "fixed" is given as None, the fixed renderer
+        given["render"] = RENDERS["random"].to_json() if a.render == "random" else None
+    for key, default in STREAM_DEFAULTS.items():
+        card_key = _CARD_KEYS.get(key, key)
+        if key in given:
+            wanted[key] = given[key]
+        elif card.get(card_key) is not None:
+            wanted[key] = card[card_key]
+            inherited.append(key)
+        else:
+            wanted[key] = default
+    if wanted["render"] is None:
+        if "picture_share" in inherited:  # pictures come with the randomized renderer only
+            wanted["picture_share"] = 0.0
+            inherited.remove("picture_share")
+        if a.render_set or wanted["picture_share"]:
+            raise ValueError("--render-set and --picture-share need --render random")
+    elif a.render_set:
+        wanted["render"] = RenderRanges.from_json(wanted["render"]).with_settings(a.render_set).to_json()
+    return wanted, inherited
+
+
+def _shown(value: object) -> object:
+    """A setting as a note shows it (a rendering's ranges by their name)."""
+    return value.get("name", "random") if isinstance(value, dict) else value
 
 
 def run_setting(run_dir: Path, key: str, requested, missing=_UNSET):
@@ -584,9 +675,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--ramp", type=int, default=300, help="batches per admitted extra step")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--ocr-every", type=int, default=10, help="epochs between OCR validations (0: never)")
-    p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18")
-    p.add_argument("--ocr-per-step", type=int, default=3)
+    p.add_argument(
+        "--ocr-every",
+        type=int,
+        default=10,
+        help="epochs between OCR validations (0: never); with --data on the folder's held-out frames",
+    )
+    p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18", help="generated OCR validation: steps")
+    p.add_argument("--ocr-per-step", type=int, default=3, help="generated OCR validation: frames per step")
     p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16_rank8)")
     p.add_argument(
         "--precise-bn",
@@ -617,22 +713,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--augment",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="generated pairs: symbols, small rotations, random flips (a run keeps the setting it started with)",
     )
     p.add_argument(
         "--physics-radius",
         choices=PHYSICS_RADII,
-        default="table",
+        default=None,
         help="generated pairs: physics channel at the step's table radius (default) or at the camera's true "
         "radius, as inference sees it with blind radius refinement (a run keeps the setting it started with)",
     )
     p.add_argument(
         "--render",
         choices=("fixed", "random"),
-        default="fixed",
-        help="generated pairs: text rendering, the classic fixed renderer or drawn per frame from the training "
-        "ranges (hdc.render; a run keeps the setting it started with)",
+        default=None,
+        help="generated pairs: text rendering, the classic fixed renderer (default) or drawn per frame from the "
+        "training ranges (hdc.render; a run keeps the setting it started with)",
     )
     p.add_argument(
         "--render-set",
@@ -643,20 +740,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--picture-share",
         type=float,
-        default=0.0,
+        default=None,
         help="with --render random: share of generated frames showing pictures instead of text (e.g. 0.2)",
     )
     p.add_argument(
         "--aperture",
         choices=TRAINING_APERTURES,
-        default="classic",
+        default=None,
         help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise; "
         "broad: wide with triangles and 12-gons; freeform: wide or smooth irregular outlines)",
     )
     p.add_argument(
         "--radius-error",
         type=float,
-        default=CAMERA_RADIUS_ERROR,
+        default=None,
         help=f"with --physics-radius camera: relative std of the physics radius around the true one "
         f"(default {CAMERA_RADIUS_ERROR})",
     )
@@ -689,18 +786,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = CONFIGS[a.config] if a.config else (init[1] if init is not None else CONFIGS["physics16"])
         cfg = ModelConfig.from_json(run_setting(a.run_dir, "config", cfg.to_json()))  # a resumed run keeps its own
         seed = run_setting(a.run_dir, "seed", a.seed)
-        augment = bool(run_setting(a.run_dir, "augment", a.augment, missing=False))
-        physics_radius = run_setting(a.run_dir, "physics_radius", a.physics_radius, missing="table")
-        render_json = None
-        if a.render == "random":
-            render_json = RENDERS["random"].with_settings(a.render_set).to_json()
-        elif a.render_set or a.picture_share:
-            raise ValueError("--render-set and --picture-share need --render random")
-        render_json = run_setting(a.run_dir, "render", render_json, missing=None)
+        wanted, inherited = stream_settings(a, init[2] if init is not None else None)
+        if inherited and not (Path(a.run_dir) / "state.json").is_file():
+            shown = ", ".join(f"{k}={_shown(wanted[k])}" for k in inherited)
+            print(f"generated pairs as {a.init} was trained: {shown}", file=sys.stderr)
+        augment = bool(run_setting(a.run_dir, "augment", wanted["augment"], missing=False))
+        physics_radius = run_setting(a.run_dir, "physics_radius", wanted["physics_radius"], missing="table")
+        render_json = run_setting(a.run_dir, "render", wanted["render"], missing=None)
         render = RenderRanges.from_json(render_json) if render_json is not None else None
-        picture_share = float(run_setting(a.run_dir, "picture_share", a.picture_share, missing=0.0))
-        aperture = run_setting(a.run_dir, "aperture", a.aperture, missing="classic")
-        radius_error = float(run_setting(a.run_dir, "radius_error", a.radius_error, missing=CAMERA_RADIUS_ERROR))
+        picture_share = float(run_setting(a.run_dir, "picture_share", wanted["picture_share"], missing=0.0))
+        aperture = run_setting(a.run_dir, "aperture", wanted["aperture"], missing="classic")
+        radius_error = float(
+            run_setting(a.run_dir, "radius_error", wanted["radius_error"], missing=CAMERA_RADIUS_ERROR)
+        )
         stream = StreamSource(
             cfg,
             augment=augment,
@@ -829,9 +927,12 @@ def main(argv: list[str] | None = None) -> int:
         ocr = None
         if a.ocr_every and epochs_done % a.ocr_every == 0:
             final = tr.final_model(a.precise_bn)
-            ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr", render)
-            mean = float(np.mean(list(ocr.values())))
-            if tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]:
+            if a.data:  # the folder's own held-out frames: what the fine-tune is for
+                ocr = folder_ocr_validation(final, cfg, source.val, a.run_dir / "ocr")
+            else:
+                ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr", render)
+            mean = float(np.mean(list(ocr.values()))) if ocr else float("nan")
+            if ocr and (tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]):
                 tr.state["best_ocr"] = mean
                 export(tr, a.run_dir / "best", ocr, machine, final, a.precise_bn)
                 if a.export:

@@ -527,3 +527,93 @@ def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, ca
     assert train.parse_restarts("1e-3@5, 2e-3@1,") == [(2e-3, 1), (1e-3, 5)]
     with pytest.raises(ValueError, match="the rate must be positive"):
         train.parse_restarts("0@5")
+
+
+def _stream_args(*extra: str):
+    p = __import__("argparse").Namespace(
+        render=None, render_set="", picture_share=None, aperture=None, physics_radius=None, radius_error=None
+    )
+    p.augment = None
+    for flag, value in zip(extra[::2], extra[1::2]):
+        setattr(p, flag, value)
+    return p
+
+
+def test_stream_settings_come_from_the_command_line_then_the_init_card_then_the_defaults():
+    from hdc.render import RENDERS
+
+    card = {
+        "render": RENDERS["random"].to_json(),
+        "picture_share": 0.2,
+        "aperture_family": "freeform",
+        "physics_radius": "camera",
+        "radius_error": 0.05,
+        "augment": True,
+    }
+    wanted, inherited = train.stream_settings(_stream_args(), card)
+    assert wanted == {**{k: card[k] for k in card if k != "aperture_family"}, "aperture": "freeform"}
+    assert sorted(inherited) == sorted(train.STREAM_DEFAULTS)
+    # a run from scratch (no card) or a card from before the settings: the classic stream
+    assert train.stream_settings(_stream_args(), None) == (train.STREAM_DEFAULTS, [])
+    assert train.stream_settings(_stream_args(), {"aperture_family": None}) == (train.STREAM_DEFAULTS, [])
+    # what the command line says wins, each setting on its own
+    wanted, inherited = train.stream_settings(_stream_args("aperture", "wide", "augment", False), card)
+    assert wanted["aperture"] == "wide" and wanted["augment"] is False and wanted["physics_radius"] == "camera"
+    assert "aperture" not in inherited and "augment" not in inherited
+    # the fixed renderer asked for: no pictures inherited with it (they need the randomized one)
+    wanted, inherited = train.stream_settings(_stream_args("render", "fixed"), card)
+    assert wanted["render"] is None and wanted["picture_share"] == 0.0 and "picture_share" not in inherited
+    with pytest.raises(ValueError, match="need --render random"):
+        train.stream_settings(_stream_args("render", "fixed", "picture_share", 0.1), card)
+    # --render-set narrows the inherited ranges
+    narrowed = train.stream_settings(_stream_args("render_set", "pitch=7:9"), card)[0]["render"]
+    assert narrowed["pitch"] == [7.0, 9.0] and narrowed["size"] == card["render"]["size"]
+
+
+def test_fine_tune_cli_draws_the_generated_pairs_as_the_init_weights_were_trained(tmp_path, monkeypatch, capsys):
+    from hdc.model import build_model, save
+    from hdc.render import RENDERS
+
+    monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
+    trained = {"render": RENDERS["random"].to_json(), "picture_share": 0.2, "aperture_family": "freeform"}
+    trained.update(physics_radius="camera", radius_error=0.05, augment=True)
+    save(build_model(TINY), TINY, tmp_path / "w", trained)
+    args = ["--init", str(tmp_path / "w"), "--ocr-every", "0", "--precise-bn", "0", "--batch-size", "4"]
+    assert train.main([str(tmp_path / "ft"), *args, "--max-batches", "1"]) == 0
+    assert f"generated pairs as {tmp_path / 'w'} was trained" in capsys.readouterr().err
+    state = json.loads((tmp_path / "ft" / "state.json").read_text())
+    assert state["render"] == trained["render"] and state["aperture"] == "freeform"
+    assert state["picture_share"] == 0.2 and state["physics_radius"] == "camera" and state["augment"] is True
+    card = json.loads((tmp_path / "ft" / "last.json").read_text())
+    assert card["augment"] is True and card["aperture_family"] == "freeform" and card["radius_error"] == 0.05
+    # the same fine-tune asking for the classic stream gets it
+    classic = [*args, "--render", "fixed", "--aperture", "classic", "--physics-radius", "table", "--no-augment"]
+    assert train.main([str(tmp_path / "ft2"), *classic, "--max-batches", "1"]) == 0
+    state = json.loads((tmp_path / "ft2" / "state.json").read_text())
+    assert state["render"] is None and state["aperture"] == "classic" and state["picture_share"] == 0.0
+    assert state["augment"] is False and state["physics_radius"] == "table"
+
+
+def test_folder_ocr_validation_scores_the_held_out_photographs(tiny_dataset, small_weights, tmp_path):
+    from hdc import io, pipeline
+    from hdc.model import load
+
+    samples = [s for s in io.list_samples(tiny_dataset) if s.index == 1]  # steps 0 and 4, both fonts
+    shipped = train.folder_ocr_validation(*load(pipeline.DEFAULT_WEIGHTS)[:2], samples, tmp_path / "a")
+    assert sorted(shipped) == [0, 4] and min(shipped.values()) >= 70, shipped  # read like sharp frames
+    untrained = train.folder_ocr_validation(*load(small_weights)[:2], samples, tmp_path / "b")
+    assert max(untrained.values()) < 30, untrained  # a grey haze reads as nothing
+    # a frame without its true text is skipped; a step left without frames is absent
+    missing = replace(samples[0], text=tmp_path / "nope.txt")
+    assert sorted(train.folder_ocr_validation(*load(small_weights)[:2], [missing], tmp_path / "c")) == []
+
+
+def test_fine_tune_on_a_folder_validates_on_its_held_out_frames(tiny_dataset, small_weights, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train, "ocr_validation", lambda *a, **k: calls.append("generated") or {2: 50.0})
+    run = tmp_path / "run"
+    args = [str(run), "--data", str(tiny_dataset), "--init", str(small_weights), "--batch-size", "4"]
+    assert train.main([*args, "--epoch", "1", "--ocr-every", "1", "--max-batches", "1", "--precise-bn", "0"]) == 0
+    history = [json.loads(line) for line in (run / "ocr_history.jsonl").read_text().splitlines()]
+    assert not calls and len(history) == 1 and set(history[0]["ocr"]) <= {"0", "4"} and history[0]["ocr"]
+    assert json.loads((run / "best.json").read_text())["validation_ocr_per_step"] == history[0]["ocr"]
