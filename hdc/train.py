@@ -579,8 +579,8 @@ def stream_settings(a: argparse.Namespace, card: dict | None) -> tuple[dict[str,
 
 
 def _shown(value: object) -> object:
-    """A setting as a note shows it (a rendering's ranges by their name)."""
-    return value.get("name", "random") if isinstance(value, dict) else value
+    """A setting as a note shows it (a rendering's ranges, a dict, as ``random``)."""
+    return "random" if isinstance(value, dict) else value
 
 
 def run_setting(run_dir: Path, key: str, requested, missing=_UNSET):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import signal
@@ -529,14 +530,11 @@ def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, ca
         train.parse_restarts("0@5")
 
 
-def _stream_args(*extra: str):
-    p = __import__("argparse").Namespace(
-        render=None, render_set="", picture_share=None, aperture=None, physics_radius=None, radius_error=None
-    )
-    p.augment = None
-    for flag, value in zip(extra[::2], extra[1::2]):
-        setattr(p, flag, value)
-    return p
+def _stream_args(*extra):
+    """hdc.train's parsed options with no stream setting given, then ``extra`` (name, value, ...)."""
+    given = dict(zip(extra[::2], extra[1::2]))
+    unset = dict(render=None, picture_share=None, aperture=None, physics_radius=None, radius_error=None, augment=None)
+    return argparse.Namespace(**{**unset, "render_set": "", **given})
 
 
 def test_stream_settings_come_from_the_command_line_then_the_init_card_then_the_defaults():
