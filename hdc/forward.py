@@ -78,6 +78,10 @@ class Aperture:
         A smooth irregular outline instead of a polygon (``blades`` 0): the edge radius is
         ``1 + sum(amplitude * cos(order * theta + phase))`` times the radius that keeps
         the disk's area; distinct orders >= 2 (the ``freeform`` family).
+    chromatic : float
+        Longitudinal chromatic spread: the PSF is the mean of the outline at radius
+        ``1 - chromatic``, 1 and ``1 + chromatic`` times (red, green and blue focus apart;
+        a grey sensor sums them).
     """
 
     blades: int = 0
@@ -87,6 +91,7 @@ class Aperture:
     softness: float = 0.0
     ellipticity: float = 0.0
     harmonics: tuple[tuple[int, float, float], ...] = ()
+    chromatic: float = 0.0
 
     def __post_init__(self) -> None:
         # read back from cameras.json the terms are lists: keep the dataclass hashable
@@ -115,7 +120,10 @@ class Aperture:
         the wide rims and edges: a broad prior on the shape of an unknown lens's aperture
         that never draws a polygon the wide family does not; ``leaveout``: cameras
         training never draws (4 or 11 blades, rims beyond the wide range, softer edges),
-        for the leave-out test set.
+        for the leave-out test set; ``realistic``: what a photographic lens at full
+        aperture can look like, never trained on (round or 6-9 blades, rim -0.1..0.6,
+        radius within +-5% of the table, a chromatic spread of 1-4%), for the realistic
+        unseen set and the real-data stand-ins.
         """
         if family == "freeform":
             if rng.random() < 0.5:
@@ -136,9 +144,12 @@ class Aperture:
             blades = int(rng.choice(FAMILY_BLADES[family]))
             rim = (-0.4, -0.25) if rng.random() < 0.5 else (0.6, 0.8)
             sd, soft, ell = 0.06, (0.10, 0.15), (0.0, 0.08)
+        elif family == "realistic":
+            blades = int(rng.choice(FAMILY_BLADES[family]))
+            rim, sd, soft, ell = (-0.1, 0.6), 0.02, (0.0, 0.08), (0.0, 0.06)
         else:
             raise ValueError(f"unknown aperture family {family!r}; expected one of {', '.join(APERTURE_FAMILIES)}")
-        return cls(
+        out = cls(
             blades=blades,
             rotation=float(rng.uniform(0, 2 * np.pi)),
             rim=float(rng.uniform(*rim)),
@@ -146,14 +157,20 @@ class Aperture:
             softness=float(rng.uniform(*soft)),
             ellipticity=float(rng.uniform(*ell)),
         )
+        if family == "realistic":  # one more draw, for this family only: the others stay as they were
+            out = replace(out, chromatic=float(rng.uniform(*CHROMATIC_SPREAD)))
+        return out
 
 
 FREEFORM_AMPLITUDE: tuple[float, float] = (0.02, 0.12)
 """Range of each harmonic's amplitude in the ``freeform`` family. For comparison, a square's
 outline has a 4th harmonic of 0.14 of its mean radius (and an 8th of 0.04): the family's
 outlines round a square's corners off, so the leave-out's squares stay unseen."""
-APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "freeform", "leaveout")
+CHROMATIC_SPREAD: tuple[float, float] = (0.01, 0.04)
+"""Range of the ``realistic`` family's chromatic spread (:attr:`Aperture.chromatic`)."""
+APERTURE_FAMILIES: tuple[str, ...] = ("classic", "wide", "broad", "freeform", "leaveout", "realistic")
 FAMILY_BLADES: dict[str, tuple[int, ...]] = {
+    "realistic": (0, 6, 7, 8, 9),
     "classic": (0, 5, 6, 7, 8, 9),
     "wide": (0, 5, 6, 7, 8, 9, 10),
     "broad": (0, 3, 5, 6, 7, 8, 9, 10, 12),
@@ -170,6 +187,7 @@ NOISE_FACTORS: dict[str, tuple[float, float]] = {
     "broad": (0.6, 1.6),
     "freeform": (0.6, 1.6),
     "leaveout": (0.6, 1.8),
+    "realistic": (0.7, 1.5),
 }
 """Range of the CAM02 noise level relative to :data:`NOISE_SIGMA_CAM02`, per aperture family."""
 
@@ -238,6 +256,15 @@ def disk_psf(radius: float, aperture: Aperture | None = None, supersample: int =
     aperture has the same area as the disk of ``radius``. Radius 0 gives a delta.
     """
     ap = aperture or Aperture()
+    if ap.chromatic:
+        mono = replace(ap, chromatic=0.0)
+        parts = [disk_psf(radius * (1 + d), mono, supersample) for d in (-ap.chromatic, 0.0, ap.chromatic)]
+        n = max(k.shape[0] for k in parts)
+        total = np.zeros((n, n), np.float64)
+        for k in parts:  # centred on the largest kernel's grid (all have odd sides)
+            o = (n - k.shape[0]) // 2
+            total[o : o + k.shape[0], o : o + k.shape[0]] += k
+        return (total / total.sum()).astype(np.float32)
     r = max(float(radius) * ap.radius_scale, 0.0)
     soft = ap.softness * r
     if r > 12:  # large kernels need little anti-aliasing; keep generation cheap

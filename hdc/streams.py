@@ -173,6 +173,12 @@ class StreamSource:
                 f"training aperture family must be one of {', '.join(TRAINING_APERTURES)} (the leave-out's is "
                 f"never trained on), got {aperture!r}"
             )
+        held_out = render.held_out_faces() if render is not None else set()
+        if held_out:
+            raise ValueError(
+                f"the training stream may not draw the held-out faces {', '.join(sorted(held_out))} "
+                "(the development, unseen and leave-out sets' own)"
+            )
         self.cfg, self.digits, self.symbols, self.augment = cfg, digits, symbols, augment
         self.physics_radius = physics_radius
         self.render, self.picture_share, self.aperture = render, picture_share, aperture

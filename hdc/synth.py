@@ -15,7 +15,7 @@ CLI::
 
     python -m hdc.synth OUT_DIR --steps 0-19 --per-font 100 --seed 0 [--digits] [--symbols]
         [--render random|leaveout|fixed] [--render-set K=LO:HI,...] [--aperture wide|classic|broad|freeform|leaveout]
-        [--camera-set K=V,...] [--preset leaveout]
+        [--camera-set K=V,...] [--preset unseen|dev|leaveout] [--camera-seed S]
 
 Deterministic for a given seed; rerunning skips files already complete, so an interrupted
 run resumes. :func:`training_frame` makes the same kind of frame directly at a working
@@ -194,6 +194,27 @@ class StepCamera:
 
     cam02: ForwardModel
     cam01: Vignetting
+    frame_jitter: float = 0.0
+    """Largest relative change of CAM02's radius from frame to frame (focus breathing of a
+    real set-up), kept within :data:`FRAME_RADIUS_BOUND` of the table."""
+
+    def frame_cam02(self, seed: int, step: int, font: str, index: int) -> ForwardModel:
+        """CAM02 as it photographs one frame: the step's camera with its radius jittered by
+        a draw of its own (the frame's content draws stay as they were)."""
+        if not self.frame_jitter:
+            return self.cam02
+        u = np.random.default_rng([seed, step, list(io.FONTS).index(font), index, 977]).uniform(-1, 1)
+        ap = self.cam02.aperture
+        lo, hi = 1 - FRAME_RADIUS_BOUND, 1 + FRAME_RADIUS_BOUND
+        scale = float(np.clip(ap.radius_scale * (1 + self.frame_jitter * u), lo, hi))
+        return replace(self.cam02, aperture=replace(ap, radius_scale=scale))
+
+
+FRAME_JITTER: dict[str, float] = {"realistic": 0.015}
+"""Frame-to-frame radius jitter per aperture family (others: one radius per step)."""
+
+FRAME_RADIUS_BOUND: float = 0.05
+"""A jittered frame's radius stays within this fraction of the table radius."""
 
 
 def step_camera(
@@ -207,7 +228,7 @@ def step_camera(
     cam01 = cam01_camera(rng)
     if settings:
         cam02 = cam02.with_settings(settings)
-    return StepCamera(cam02=cam02, cam01=cam01)
+    return StepCamera(cam02=cam02, cam01=cam01, frame_jitter=FRAME_JITTER.get(aperture, 0.0) if randomize else 0.0)
 
 
 CAMERAS_FILE: str = "cameras.json"
@@ -454,11 +475,20 @@ def write_sample(
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(params.to_json()) + "\n")
     io.write_tiff(targets[0], cam01_image(scene, cam.cam01, rng))
-    io.write_tiff(targets[1], cam.cam02(scene, rng, background=background))
+    io.write_tiff(targets[1], cam.frame_cam02(seed, step, font, index)(scene, rng, background=background))
     io.write_text(targets[2], lines)
     io.write_text(targets[3], lines)
     return True
 
+
+PRESETS: dict[str, dict] = {
+    "leaveout": {"render": "leaveout", "aperture": "leaveout", "digits": True},
+    "unseen": {"render": "unseen", "aperture": "realistic", "digits": True},
+    "dev": {"render": "dev", "aperture": "realistic", "digits": True},
+}
+"""Named data sets: ``unseen`` (faces, renderings and cameras no training draws, inside what
+a real set-up can be: the judge of new weights), ``dev`` (the same family with the
+development faces, for screening) and ``leaveout`` (the stress set)."""
 
 RENDER_PARAMS_DIR = "render_params"
 """Folder (under a generated dataset's root) recording each frame's drawn rendering."""
@@ -499,13 +529,43 @@ def generate(
     render: RenderRanges | None = None,
     aperture: str = "classic",
     camera_settings: dict[str, float] | None = None,
+    camera_seed: int | None = None,
 ) -> dict[str, int]:
-    """Generate a dataset; returns counts of written and skipped samples.
+    """Generate a dataset in the HDC layout.
 
-    ``render`` None (default) is the classic fixed renderer and ``aperture`` "classic" the
-    classic cameras: the data sets made before the randomized renderer, reproduced byte
-    for byte. The CLI defaults to the randomized rendering and the wide cameras.
-    ``camera_settings`` fixes aperture fields or the noise of every step's CAM02.
+    Parameters
+    ----------
+    root : path
+        Dataset root to write (``step{N}/{font}/CAM0{1,2}/...``); complete files are kept.
+    steps : list of int
+        Blur steps to write.
+    per_font : int
+        Samples per font and step.
+    seed : int
+        Seed of the texts, renderings and noise (and of the cameras unless ``camera_seed``).
+    digits, symbols : bool
+        Draw digits / symbols in the texts too.
+    fonts : list of str, optional
+        Font families (default Times and Verdana).
+    calibration : bool
+        Write the PSF / LSF calibration images.
+    randomize : bool
+        False: the nominal disk camera without distortion, vignetting or noise draws.
+    render : RenderRanges, optional
+        None is the classic fixed renderer; else each frame's rendering is drawn from it.
+    aperture : str
+        CAM02's camera family (:data:`hdc.forward.APERTURE_FAMILIES`); "classic" with the
+        fixed renderer reproduces the data sets made before the randomized one.
+    camera_settings : dict, optional
+        Fixes aperture fields or the noise of every step's CAM02.
+    camera_seed : int, optional
+        Seed of the cameras: two sets with one camera seed and other seeds are frames of
+        one set-up (a training part and a judge part with other texts).
+
+    Returns
+    -------
+    dict
+        Counts of ``written`` and ``skipped`` pairs, ``calibration`` images, and ``seconds``.
     """
     root = Path(root)
     fonts = fonts or list(io.FONTS)
@@ -517,7 +577,8 @@ def generate(
                 face_path(face)
     tasks = [(s, f, i) for s in steps for f in fonts for i in range(1, per_font + 1)]
     written = skipped = calib = 0
-    cams = {step: step_camera(step, seed, randomize, aperture, camera_settings) for step in steps}
+    cam_seed = seed if camera_seed is None else camera_seed
+    cams = {step: step_camera(step, cam_seed, randomize, aperture, camera_settings) for step in steps}
     write_camera_records(root, cams)
     t0 = time.perf_counter()
     for step, font, index in tqdm(tasks, desc="generate", unit="pair", disable=not progress):
@@ -577,9 +638,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--preset",
-        choices=("leaveout",),
-        help="leaveout: the leave-out test set (--render leaveout --aperture leaveout --digits); "
-        "explicit options still win",
+        choices=sorted(PRESETS),
+        help="unseen: the realistic unseen set (--render unseen --aperture realistic --digits); dev: its "
+        "development twin (--render dev); leaveout: the leave-out stress set (--render leaveout --aperture "
+        "leaveout --digits); explicit options still win",
+    )
+    p.add_argument(
+        "--camera-seed",
+        type=int,
+        help="seed of the cameras (default --seed): sets with one camera seed are frames of one set-up",
     )
     a = p.parse_args(argv)
     try:
@@ -592,14 +659,14 @@ def main(argv: list[str] | None = None) -> int:
         for f in fonts:
             if f not in io.FONTS:
                 raise ValueError(f"unknown font {f!r}; expected Times and/or Verdana")
-        leaveout = a.preset == "leaveout"
-        render_name = a.render or ("leaveout" if leaveout else "random")
+        preset = PRESETS.get(a.preset, {})
+        render_name = a.render or preset.get("render", "random")
         render = RENDERS[render_name]
         if a.render_set:
             if render is None:
                 raise ValueError("--render-set needs a randomized rendering (not --render fixed)")
             render = render.with_settings(a.render_set)
-        aperture = a.aperture or ("leaveout" if leaveout else "wide")
+        aperture = a.aperture or preset.get("aperture", "wide")
         camera_settings = parse_camera_settings(a.camera_set)
         if camera_settings and a.ideal_disk:
             raise ValueError("--camera-set fixes fields of a drawn camera; --ideal-disk draws none")
@@ -608,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
             steps,
             a.per_font,
             a.seed,
-            a.digits or leaveout,
+            a.digits or preset.get("digits", False),
             a.symbols,
             fonts,
             calibration=not a.no_calibration,
@@ -616,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             render=render,
             aperture=aperture,
             camera_settings=camera_settings,
+            camera_seed=a.camera_seed,
         )
     except (ValueError, FontNotFoundError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -159,27 +159,35 @@ def ocr_validation(
     return out
 
 
-def folder_ocr_validation(model, cfg: ModelConfig, samples: list[io.Sample], workdir: Path) -> dict[int, float]:
-    """Mean official OCR score per step on a dataset folder's held-out frames.
+def folder_ocr_scores(model, cfg: ModelConfig, samples: list[io.Sample], workdir: Path) -> dict[io.Sample, int]:
+    """Official OCR score of each of a dataset folder's frames that has a true text.
 
-    A fine-tune on a folder (``--data``, e.g. the real photographs) is judged on that
-    folder's own images never trained on: each held-out CAM02 photograph is deblurred at
-    full size as :mod:`main` would (the active calibration's radii, no blind refinement:
-    one radius scan per validation would cost more than the validation) and scored against
-    its true text. Frames without a text file are skipped; steps without a frame are absent.
+    Each CAM02 photograph is deblurred at full size as :mod:`main` would (the active
+    calibration's radii, no blind refinement: one radius scan per validation would cost
+    more than the validation) and scored against its true text.
     """
     from evaluation.ocr_score import score_image
     from hdc.pipeline import Deblurrer
 
     deb = Deblurrer(method="network", model=model, config=cfg)
-    scores: dict[int, list[int]] = {}
     workdir.mkdir(parents=True, exist_ok=True)
     png = workdir / "val.png"
+    out: dict[io.Sample, int] = {}
     for sample in sorted(samples, key=lambda s: (s.step, s.font, s.index)):
-        if not sample.text.is_file():
-            continue
-        io.write_png(png, deb(io.read_image(sample.blurred), sample.step))
-        scores.setdefault(sample.step, []).append(score_image(png, sample.text))
+        if sample.text.is_file():
+            io.write_png(png, deb(io.read_image(sample.blurred), sample.step))
+            out[sample] = score_image(png, sample.text)
+    return out
+
+
+def folder_ocr_validation(model, cfg: ModelConfig, samples: list[io.Sample], workdir: Path) -> dict[int, float]:
+    """Mean official OCR score per step on a dataset folder's held-out frames
+    (:func:`folder_ocr_scores`): a fine-tune on a folder (``--data``, e.g. the real
+    photographs) is judged on that folder's own images never trained on. Frames without a
+    text file are skipped; steps without a frame are absent."""
+    scores: dict[int, list[int]] = {}
+    for sample, score in folder_ocr_scores(model, cfg, samples, workdir).items():
+        scores.setdefault(sample.step, []).append(score)
     return {step: float(np.mean(v)) for step, v in scores.items()}
 
 

@@ -13,8 +13,11 @@ cd "$(dirname "$0")/.."
 need=()
 command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
 # the generator's font faces (hdc/render.py: FACES names each face's package)
-for pkg in fonts-liberation fonts-dejavu-core fonts-croscore fonts-texgyre fonts-noto-core fonts-linuxlibertine \
-           fonts-lato fonts-roboto fonts-crosextra-carlito fonts-cantarell fonts-go fonts-freefont-ttf; do
+for pkg in fonts-b612 fonts-cabin fonts-cantarell fonts-clear-sans fonts-cmu fonts-croscore fonts-crosextra-caladea \
+           fonts-crosextra-carlito fonts-dejavu-core fonts-dejavu-extra fonts-ebgaramond fonts-freefont-ttf \
+           fonts-gfs-didot fonts-go fonts-junicode fonts-lato fonts-liberation fonts-linuxlibertine fonts-lmodern \
+           fonts-mplus fonts-noto-core fonts-oxygen fonts-paratype fonts-quicksand fonts-roboto fonts-sil-andika \
+           fonts-sil-charis fonts-sil-gentiumplus fonts-texgyre fonts-vollkorn ttf-bitstream-vera; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 active="${VIRTUAL_ENV:-${CONDA_PREFIX:-}}"

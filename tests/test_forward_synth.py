@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import numpy as np
@@ -244,3 +245,66 @@ def test_parse_steps():
     assert synth.parse_steps("0-3,7") == [0, 1, 2, 3, 7]
     with pytest.raises(ValueError):
         synth.parse_steps("18-21")
+
+
+def _unseen(root, seed: int, camera_seed: int | None = None) -> None:
+    args = [str(root), "--preset", "unseen", "--steps", "3,12", "--per-font", "1", "--seed", str(seed)]
+    args += ["--no-calibration"] + (["--camera-seed", str(camera_seed)] if camera_seed is not None else [])
+    assert synth.main(args) == 0
+
+
+def test_unseen_preset_is_deterministic_and_inside_its_documented_ranges(tmp_path):
+    from hdc import render
+    from hdc.forward import CHROMATIC_SPREAD, FAMILY_BLADES
+
+    _unseen(tmp_path / "a", 31)
+    _unseen(tmp_path / "b", 31)
+    _unseen(tmp_path / "c", 32)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len([f for f in files if f.suffix == ".tif"]) == 8
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert any((tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes() for f in files)
+    ranges = render.RENDERS["unseen"]
+    for f in files:
+        if f.parts[0] == synth.RENDER_PARAMS_DIR:
+            rec = json.loads((tmp_path / "a" / f).read_text())
+            family = "Times" if "timesR" in f.name else "Verdana"
+            assert rec["face"] in render.UNSEEN_FONTS[family]
+            for key in ("size", "pitch", "stroke"):
+                lo, hi = getattr(ranges, key)
+                assert lo <= rec[key] <= hi, (key, rec[key])
+        elif f.suffix == ".txt":
+            assert len(io.read_text(tmp_path / "a" / f)) == 3
+    for rec in synth.read_camera_records(tmp_path / "a").values():
+        ap = rec["aperture"]
+        assert ap["blades"] in FAMILY_BLADES["realistic"] and -0.1 <= ap["rim"] <= 0.6
+        assert abs(ap["radius_scale"] - 1) <= synth.FRAME_RADIUS_BOUND
+        assert CHROMATIC_SPREAD[0] <= ap["chromatic"] <= CHROMATIC_SPREAD[1]
+
+
+def test_one_camera_seed_makes_frames_of_one_set_up(tmp_path):
+    _unseen(tmp_path / "train", 41, camera_seed=40)
+    _unseen(tmp_path / "judge", 42, camera_seed=40)
+    assert synth.read_camera_records(tmp_path / "train") == synth.read_camera_records(tmp_path / "judge")
+    texts = [io.read_text(s.text) for r in ("train", "judge") for s in io.list_samples(tmp_path / r, [3], ["Times"])]
+    assert len(texts) == 2 and texts[0] != texts[1]
+
+
+def test_realistic_frames_jitter_the_radius_within_its_bound():
+    cam = synth.step_camera(12, 5, aperture="realistic")
+    scales = {cam.frame_cam02(5, 12, "Times", i).aperture.radius_scale for i in range(1, 30)}
+    assert len(scales) == 29 and cam.cam02.aperture.radius_scale not in scales
+    assert max(abs(s - cam.cam02.aperture.radius_scale) for s in scales) <= 0.015 * 1.06
+    assert all(abs(s - 1) <= synth.FRAME_RADIUS_BOUND for s in scales)
+    assert synth.step_camera(12, 5).frame_cam02(5, 12, "Times", 1) == synth.step_camera(12, 5).cam02
+
+
+def test_chromatic_spread_widens_the_psf_and_keeps_its_centre():
+    from hdc.forward import Aperture, disk_psf, equivalent_radius
+
+    mono, spread = disk_psf(20.0, Aperture()), disk_psf(20.0, Aperture(chromatic=0.04))
+    assert abs(spread.sum() - 1) < 1e-5 and spread.shape[0] > mono.shape[0]
+    assert equivalent_radius(spread) > equivalent_radius(mono)
+    yy, xx = np.mgrid[: spread.shape[0], : spread.shape[1]]
+    c = (spread.shape[0] - 1) / 2
+    assert abs((spread * yy).sum() - c) < 1e-3 and abs((spread * xx).sum() - c) < 1e-3

@@ -37,7 +37,46 @@ def test_every_randomization_is_drawn_over_its_range():
         assert lo <= v.min() < lo + 0.1 * (hi - lo) and hi - 0.1 * (hi - lo) < v.max() <= hi, name
     assert {p.antialias for p in ps} == {True, False}
     assert max(abs(p.rotation) for p in ps) > 0.9 * r.rotation
-    assert {p.face for p in ps} == set(render.TRAIN_FONTS["Times"] + render.TRAIN_FONTS["Verdana"])
+    assert {p.face for p in ps} == set(render.CORE_FONTS["Times"] + render.CORE_FONTS["Verdana"])
+    assert {(p.hscale, p.slant) for p in ps} == {(1.0, 0.0)}  # the shipped networks' ranges: no glyph variation
+
+
+def test_the_broad_prior_draws_every_training_face_and_its_glyph_variation():
+    rng = np.random.default_rng(0)
+    r = render.BROAD_RENDER
+    ps = [r.sample(fam, rng) for _ in range(300) for fam in io.FONTS]
+    assert {p.face for p in ps} == {f for fam in render.TRAIN_FONTS.values() for f in fam}
+    for name in ("hscale", "slant"):
+        v, (lo, hi) = np.array([getattr(p, name) for p in ps]), getattr(r, name)
+        assert lo < hi and lo <= v.min() < lo + 0.1 * (hi - lo) and hi - 0.1 * (hi - lo) < v.max() <= hi, name
+    assert render.RenderRanges.from_json(json.loads(json.dumps(r.to_json()))) == r
+    # ranges without glyph variation keep the JSON they were recorded with
+    assert "hscale" not in render.TRAIN_RENDER.to_json() and "slant" in r.to_json()
+
+
+def test_glyph_variation_widens_and_slants_the_text():
+    base = replace(render.TRAIN_RENDER.sample("Times", np.random.default_rng(5)), rotation=0.0, pitch=6.0, size=0.8)
+    lines = ["AbcdeFghij", "klmnopqrst", "uvwxyzABCD"]
+
+    def extent(dark, axis):
+        idx = np.flatnonzero(dark.sum(axis=axis) > 0)
+        return idx[0], idx[-1]
+
+    plain = render.render_text(lines, base, io.IMAGE_SHAPE)
+    wide = render.render_text(lines, replace(base, hscale=1.12), io.IMAGE_SHAPE)
+    narrow = render.render_text(lines, replace(base, hscale=0.88), io.IMAGE_SHAPE)
+    width = [np.subtract(*extent(d, 0)[::-1]) for d in (narrow, plain, wide)]
+    assert width[0] < 0.93 * width[1] and width[2] > 1.07 * width[1], width
+
+    def lean(dark):
+        """Ink centroid column of the block's top sixth minus that of its bottom sixth."""
+        top, bottom = extent(dark, 1)
+        cols = np.arange(dark.shape[1])
+        band = (bottom - top) // 6
+        return [(dark[r0 : r0 + band] * cols).sum() / dark[r0 : r0 + band].sum() for r0 in (top, bottom - band)]
+
+    a, b = lean(render.render_text(lines, replace(base, slant=8.0), io.IMAGE_SHAPE)), lean(plain)
+    assert (a[0] - a[1]) - (b[0] - b[1]) > 5  # the top leans right of the bottom by display pixels
 
 
 @pytest.mark.parametrize("face", list(render.FACES))
@@ -49,16 +88,26 @@ def test_every_face_has_every_character(face):
     assert a.sum() > 0 and b.sum() > 0 and a.shape != b.shape
 
 
-def test_pools_have_four_faces_per_family_and_leaveout_is_disjoint():
+def test_face_groups_are_disjoint_and_large_enough():
+    groups = render.FACE_GROUPS
     for family in io.FONTS:
-        assert len(render.TRAIN_FONTS[family]) >= 4 and len(render.LEAVEOUT_FONTS[family]) >= 1
-        assert not set(render.TRAIN_FONTS[family]) & set(render.LEAVEOUT_FONTS[family])
-    files = {render.FACES[f].file for fam in render.TRAIN_FONTS.values() for f in fam}
-    assert not files & {render.FACES[f].file for fam in render.LEAVEOUT_FONTS.values() for f in fam}
+        assert len(groups["train"][family]) >= 15
+        assert min(len(groups[g][family]) for g in ("dev", "unseen", "leaveout")) >= 2
+        assert min(len(groups[g][family]) for g in ("dev", "unseen")) >= 3
+    faces = [f for g in groups.values() for fam in g.values() for f in fam]
+    assert len(faces) == len(set(faces)) and set(faces) == set(render.FACES)
+    files = [render.FACES[f].file for f in faces]
+    assert len(files) == len(set(files))
+    assert set(render.CORE_FONTS["Times"]) <= set(render.TRAIN_FONTS["Times"])
+    for name in render.TRAINING_RENDERS:
+        ranges = render.RENDERS[name]
+        assert ranges is None or not ranges.held_out_faces()
+    for name in ("dev", "unseen", "leaveout", "leaveout_faces"):
+        assert render.RENDERS[name].held_out_faces() == {f for fam in render.RENDERS[name].fonts.values() for f in fam}
 
 
-def test_leaveout_fonts_never_occur_in_the_training_stream(monkeypatch):
-    """Every face the training stream loads, over many batches, is a training face."""
+def test_held_out_faces_never_occur_in_the_training_stream(monkeypatch):
+    """Every face the training streams load, over many batches, is a training face."""
     loaded: list[str] = []
     real = render.load_face.__wrapped__
 
@@ -68,13 +117,17 @@ def test_leaveout_fonts_never_occur_in_the_training_stream(monkeypatch):
 
     monkeypatch.setattr(render, "load_face", spy)
     cfg = replace(CONFIGS["unet16"], crop=64)
-    src = train.StreamSource(cfg, render=render.TRAIN_RENDER, picture_share=0.2, aperture="wide", augment=True)
     cur = train.Curriculum(start_max=19)
-    for i in range(12):
-        train.make_batch(src, cfg, cur, 0, i, 16)
-    leave = {f for fam in render.LEAVEOUT_FONTS.values() for f in fam}
-    assert loaded and not set(loaded) & leave
+    for ranges in (render.TRAIN_RENDER, render.BROAD_RENDER):
+        src = train.StreamSource(cfg, render=ranges, picture_share=0.2, aperture="wide", augment=True)
+        for i in range(12):
+            train.make_batch(src, cfg, cur, 0, i, 16)
+    held_out = {f for g in ("dev", "unseen", "leaveout") for fam in render.FACE_GROUPS[g].values() for f in fam}
+    assert len(set(loaded)) > 10 and not set(loaded) & held_out
     assert set(loaded) <= {f for fam in render.TRAIN_FONTS.values() for f in fam}
+    for name in ("dev", "unseen", "leaveout_faces"):  # a stream asked to draw them refuses
+        with pytest.raises(ValueError, match="held-out faces"):
+            train.StreamSource(cfg, render=render.RENDERS[name])
 
 
 def test_leaveout_sizes_and_pitches_lie_at_and_beyond_the_ends():
@@ -125,7 +178,7 @@ def test_frames_at_the_ends_of_the_pitch_range_keep_the_hdc_layout(tmp_path, pit
         lines = io.read_text(s.sharp.with_suffix(".txt"))
         assert len(lines) == 3 and all(8 <= len(x) <= 11 for x in lines)
         rec = json.loads((root / synth.RENDER_PARAMS_DIR / f"{s.name}.json").read_text())
-        assert rec["pitch"] == float(pitch.split(":")[0]) and rec["face"] in render.TRAIN_FONTS[s.font]
+        assert rec["pitch"] == float(pitch.split(":")[0]) and rec["face"] in render.CORE_FONTS[s.font]
 
 
 def test_render_settings_parse_and_reject():
