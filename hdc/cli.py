@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--weights",
         default=None,
         help=(
-            "weights name (default weights/unet16; earlier defaults: weights/unet16_long9k, "
-            "weights/unet16_rand, weights/physics16_rank8)"
+            "weights name (default weights/unet16; also shipped: weights/unet16_rand, weights/physics16_rank8; "
+            "a fine-tune's: python -m hdc.finetune)"
         ),
     )
     p.add_argument(

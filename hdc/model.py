@@ -332,7 +332,7 @@ def deepen(
 
 
 def weights_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
-    """(``stem.weights.h5``, ``stem.json``) for a weights name like ``weights/physics16``."""
+    """(``stem.weights.h5``, ``stem.json``) for a weights name like ``weights/unet16``."""
     stem = Path(str(stem).removesuffix(".weights.h5").removesuffix(".json"))
     return stem.with_name(stem.name + ".weights.h5"), stem.with_name(stem.name + ".json")
 

@@ -120,7 +120,7 @@ how much of a network output is grey: a text line with its gaps (45 working pixe
 1:7), so the ink edges of text never fill it."""
 PICTURE_GREY_SHARE: float = 0.6
 """A window whose share of grey output pixels exceeds this is picture. Measured with
-``python -m evaluation.picture_rule`` (docs/experiments.md, 2026-12-02): text frames stay
+``python -m experiments.picture_rule`` (docs/experiments.md, 2026-12-02): text frames stay
 below it but for a few hazy outputs at steps 12-19 (where the network fails to read them
 anyway), every picture of the training kinds and the held-out pictures exceed it; 0.5 took
 five times as many hazy text frames for pictures, 0.7 lost small pictures."""
@@ -277,7 +277,7 @@ INK_GAMMA: float = 3.5
 """Default :func:`darken_ink` exponent of the network's output (1 = off).
 
 Chosen on the development set (seed 2023, steps 8-14, never the test set) by
-``python -m evaluation.ink_gamma_scan`` over exponents 1-8 (``docs/ink_gamma_scan_dev.md``):
+``python -m experiments.ink_gamma_scan`` over exponents 1-8 (``docs/ink_gamma_scan_dev.md``):
 1.5 to 5 all score higher than 1 there, 3.5 and 4 best.
 """
 

@@ -4,7 +4,7 @@ The physics channel deconvolves with the step's disk radius, taken from a publis
 (or a calibration). A real camera's radius differs from the table by several percent, and
 the network degrades fast with the error: on the generated test set, step 9's camera is
 14% wider than the table, and on 12 of its images the network scores 30 with the table
-radius and 67 with a 14% wider one (``python -m evaluation.radius_scan``). Without
+radius and 67 with a 14% wider one (``python -m experiments.radius_scan``). Without
 calibration images, the network itself tells the right radius: deconvolving with the
 wrong disk leaves blur (too small) or rings (too large), and the network's output is then
 less binary. So for a folder of images of one step (one camera: the focus is fixed per

@@ -5,7 +5,7 @@
 # settings it started with, batch size and past warm restarts included, so it continues
 # batch for batch; A_ARGS="--restart-lr LR@BATCH" adds a future restart). The epoch length
 # is not a run setting: here it is 100 batches, so a plateau is judged over 600 batches
-# (runs/unet16_long/COMMAND.sh on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
+# (docs/runs/unet16_long/COMMAND.sh on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
 # after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
 # that exists under runs/ resumes that committed run. A_ARGS / B_ARGS come after the

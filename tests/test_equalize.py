@@ -198,18 +198,6 @@ def test_main_equalizes_by_default_and_writes_its_decision(shipped, square_set, 
     assert e.value.code == 2
 
 
-def test_aperture_scan_reports_fit_and_truth(shipped, square_set, tmp_path):
-    from evaluation import aperture_scan
-
-    md = tmp_path / "scan.md"
-    assert aperture_scan.main([str(square_set), "--fonts", "Verdana", "--out", str(md)]) == 0
-    row = [line for line in md.read_text().splitlines() if line.startswith(f"| {STEP} | Verdana |")]
-    cells = [c.strip() for c in row[0].strip("|").split("|")]
-    assert cells[2].startswith("4, ") and cells[3] == "4" and cells[7] == "yes" and cells[8] == "4"
-    assert "Blade count named right on 1 of 1 folders fitted." in md.read_text()
-    assert aperture_scan.main([str(tmp_path / "missing")]) == 2
-
-
 ESTIMATES = Path(__file__).resolve().parent / "data" / "equalize"
 
 

@@ -261,9 +261,3 @@ def test_setup_installs_every_font_package():
     setup = (Path(__file__).resolve().parent.parent / "scripts" / "setup.sh").read_text()
     assert all(pkg in setup for pkg in render.PACKAGES)
 
-
-def test_official_ocr_reads_sharp_scenes_of_the_training_range_but_not_tiny_text(tmp_path):
-    from evaluation.readability import readability
-
-    assert readability(1.0, 4.0, 0.0, 1, tmp_path) >= 80
-    assert readability(0.6, 4.0, 0.0, 1, tmp_path) < 30

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import signal
 from dataclasses import replace
 
 import numpy as np
@@ -315,67 +314,6 @@ def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypat
     assert card["max_step_trained"] == 19 and card["min_step_trained"] == 12 and card["config"]["dim"] == TINY.dim
     assert card["physics_radius"] == "camera"
     assert "start_max_step=19; keeping it" in capsys.readouterr().err
-
-
-def test_ablation_variants_change_one_thing_and_run_end_to_end():
-    from evaluation.ablation import BASE, VARIANTS
-    from hdc.model import ModelConfig, build_model
-    from hdc.pipeline import Deblurrer
-
-    defaults = ModelConfig()
-    for name, cfg in VARIANTS.items():
-        changed = {f for f in cfg.to_json() if f != "name" and cfg.to_json()[f] != BASE.to_json()[f]}
-        if name.startswith("dilated"):  # the dilation, with crops grown to keep the loss-pixel share
-            assert changed == {"dilations", "crop"} and cfg.crop - 2 * cfg.margin >= BASE.crop - 2 * BASE.margin
-            continue
-        assert name == "physics16" and not changed or name == "reference" or len(changed) == 1, (name, changed)
-    assert VARIANTS["reference"] == replace(defaults, name="reference")
-    assert VARIANTS["refine24"].margin == BASE.margin + 24 and VARIANTS["scale5"].factor == 5
-    # the 1:5 variant trains on 1:5 crops and deblurs a photograph back to its full size
-    small5 = replace(VARIANTS["scale5"], dim=8, subdim=8, n_refinements=2, crop=64)
-    x, s, y = train.make_batch(train.StreamSource(small5), small5, train.Curriculum(start_max=6), 0, 0, 2)
-    assert x.shape == (2, 64, 64, small5.in_channels) and y.shape[1] == 64 - 2 * small5.margin
-    photo = np.random.default_rng(1).uniform(0.6, 0.9, (300, 420)).astype(np.float32)
-    out = Deblurrer(method="network", model=build_model(small5), config=small5, content_check=False)(photo, 6)
-    assert out.shape == photo.shape and out.dtype == np.uint8
-
-
-def test_ablation_reuses_stored_evaluations_and_stops_cleanly(tmp_path, monkeypatch, capsys):
-    from types import SimpleNamespace
-
-    from evaluation import ablation
-
-    before = signal.getsignal(signal.SIGINT)
-    calls = []
-    fake_model = SimpleNamespace(count_params=lambda: 123)
-    state = {"batch": 40, "samples": 640, "seconds": 60.0}
-    trained = {"refine6": SimpleNamespace(model=fake_model, state=state, source=None)}
-    seeds = []
-    monkeypatch.setattr(
-        ablation, "train_variant", lambda run_dir, cfg, minutes, seed: seeds.append(seed) or trained.get(cfg.name)
-    )
-    monkeypatch.setattr(train, "recalibrate_batchnorm", lambda *a, **k: calls.append("bn"))
-    monkeypatch.setattr(ablation, "frame_bce", lambda model, cfg, per_step: calls.append("bce") or 0.25)
-    monkeypatch.setattr(
-        train, "ocr_validation", lambda *a, **k: calls.append("ocr") or {s: 50.0 for s in ablation.OCR_STEPS}
-    )
-    argv = [str(tmp_path), "--variants", "refine6", "--per-step", "1", "--ocr-per-step", "1"]
-    (tmp_path / "refine6").mkdir()
-    log = "batch,loss\n" + "".join(f"{25 * i},{x}\n" for i, x in enumerate([0.9, 0.5, 0.4, 0.3, 0.2], 1))
-    (tmp_path / "refine6" / "log.csv").write_text(log)
-    assert ablation.main(argv) == 0 and calls == ["bn", "bce", "ocr"]
-    assert "| refine6 | 123 | 10.7 |" in capsys.readouterr().out
-    assert json.loads((tmp_path / "refine6" / "ablation.json").read_text())["train_loss"] == pytest.approx(0.35)
-    assert ablation.main(argv) == 0 and len(calls) == 3  # stored evaluation reused
-    assert ablation.main(argv + ["--precise-bn", "0"]) == 0 and calls[3:] == ["bce", "ocr"]  # other settings
-    state["batch"] = 41  # trained further: evaluated again
-    assert ablation.main(argv) == 0 and len(calls) == 8
-    assert ablation.main(argv + ["--seed", "3"]) == 0 and len(calls) == 11 and seeds[-1] == 3  # another seed
-    assert "seed 3, same curriculum" in capsys.readouterr().out
-    assert ablation.main([str(tmp_path), "--variants", "physics16"]) == 130  # stopped (train_variant -> None)
-    assert "rerun the same command to resume" in capsys.readouterr().err
-    assert ablation.main([str(tmp_path), "--variants", "nope"]) == 2
-    assert signal.getsignal(signal.SIGINT) is before and not ablation.STOP["flag"]  # handlers restored
 
 
 def test_precise_batchnorm_sets_population_statistics_only(tmp_path):
