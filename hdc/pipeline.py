@@ -277,7 +277,7 @@ INK_GAMMA: float = 3.5
 """Default :func:`darken_ink` exponent of the network's output (1 = off).
 
 Chosen on the development set (seed 2023, steps 8-14, never the test set) by
-``python -m experiments.ink_gamma_scan`` over exponents 1-8 (``docs/ink_gamma_scan_dev.md``):
+``python -m experiments.ink_gamma_scan`` over exponents 1-8 (``docs/compare/ink_gamma_scan_dev.md``):
 1.5 to 5 all score higher than 1 there, 3.5 and 4 best.
 """
 

@@ -304,4 +304,3 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     # --exclude matches the file names of every pooled set: 1*.png leaves 29 + 29 at step 4
     assert compare.main([str(a_dir), str(b_csv), "--also", str(a2_csv), str(b2_csv), "--exclude", "1*.png"]) == 0
     assert "| 4 | 58 |" in capsys.readouterr().out
-

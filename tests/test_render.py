@@ -260,4 +260,3 @@ def test_setup_installs_every_font_package():
 
     setup = (Path(__file__).resolve().parent.parent / "scripts" / "setup.sh").read_text()
     assert all(pkg in setup for pkg in render.PACKAGES)
-
