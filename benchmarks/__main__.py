@@ -149,7 +149,10 @@ INFERENCE_WEIGHTS: str | None = None
 
 
 def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
-    from hdc import background, features, io, pipeline, radius
+    from dataclasses import replace
+
+    from hdc import background, features, io, output, pipeline, radius
+    from hdc.camera_estimate import estimate_camera, estimate_equalization
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -174,26 +177,22 @@ def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
             )
             t_net = timeit(lambda: deb.restore_small(norm, 8), repeats) - t_feat
             small = deb.restore_small(norm, 8)
-            t_up = timeit(lambda: deb.render(small, img.shape), repeats)
+            t_up = timeit(lambda: output.render(small, img.shape, cfg.factor), repeats)
             result = deb(img, 8)
             t_write = timeit(lambda: io.write_png(out, result), repeats)
             t_all = timeit(lambda: io.write_png(out, deb(io.read_image(blurred), 8)), repeats)
             n_ref = radius.N_IMAGES
-            t_ref = timeit(lambda: deb.estimate_radius([norm] * n_ref, 8), max(1, repeats // 2))
-            deb.radius_scales.clear()
+            plain = replace(deb, equalize=False)
+            t_ref = timeit(lambda: estimate_camera(plain, [norm] * n_ref, 8), max(1, repeats // 2))
             # equalization (the default): PSF estimate and aperture fit on the refinement's frames (every
             # folder), a second radius scan where a square or triangle is found, and the
             # transfer filter on every image of such a folder
-            from dataclasses import replace
-
             from hdc import equalize
             from hdc.forward import Aperture, disk_psf, nominal_radius
 
             # a card whose family covers every outline: the fit alone, never the rescan
-            eq_deb = replace(
-                deb, equalize=True, radius_scales={}, transfers={}, card={**deb.card, "aperture_family": "broad"}
-            )
-            t_fit = timeit(lambda: eq_deb.estimate_equalization([norm] * n_ref, 8), 1)
+            eq_deb = replace(deb, equalize=True, card={**deb.card, "aperture_family": "broad"})
+            t_fit = timeit(lambda: estimate_equalization(eq_deb, [norm] * n_ref, 8, 1.0), 1)
             r8 = nominal_radius(8, 1.0 / cfg.factor)
             square = equalize.Transfer(disk_psf(r8, Aperture(blades=4)), disk_psf(r8))
             t_tr = timeit(lambda: square(norm), repeats)

@@ -87,10 +87,10 @@ def sanity_rows(deblurrers: dict, steps: list[int], names: tuple[str, ...] = SAM
             blurred = blurred_frame(scene, step)
             p_in = psnr_affine(blurred, scene)
             for method, deb in deblurrers.items():
-                restored = deb(blurred, step)
+                restored = deb.deblur(blurred, step)
                 if out is not None:
-                    io.write_png(out / f"{name}_step{step}_{method}.png", restored)
-                yield name, step, method, p_in, psnr_affine(restored, scene), deb.last_was_text
+                    io.write_png(out / f"{name}_step{step}_{method}.png", restored.image)
+                yield name, step, method, p_in, psnr_affine(restored.image, scene), restored.text
 
 
 # ----------------------------------------------------------------------------- pictures on the display
@@ -177,12 +177,13 @@ def picture_scores(output: np.ndarray, frame: DisplayFrame, factor: int = 4) -> 
 def display_rows(deblurrers: dict, steps: list[int], names: tuple[str, ...] = SAMPLES, out: Path | None = None):
     """Yield ``(image, step, method, psnr, ssim)`` for the blurred input (method ``input``),
     the content-agnostic Wiener deconvolution (``wiener``) and each deblurrer."""
-    from hdc import io, pipeline
+    from hdc import io
+    from hdc.baselines import generic_deconvolve
 
     for name in names:
         for step in steps:
             frame = display_frame(name, step)
-            outputs = {"input": frame.blurred, "wiener": pipeline.generic_deconvolve(frame.blurred, step)}
+            outputs = {"input": frame.blurred, "wiener": generic_deconvolve(frame.blurred, step)}
             outputs.update({m: deb(frame.blurred, step) for m, deb in deblurrers.items()})
             for method, img in outputs.items():
                 if out is not None:
@@ -261,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.display:
         return main_display(a)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    deblurrers = {m: pipeline.load_deblurrer(m) for m in methods}
-    for deb in deblurrers.values():
-        deb.content_check = not a.no_content_check
+    deblurrers = {m: pipeline.load_deblurrer(m, content_check=not a.no_content_check) for m in methods}
     if a.out:
         a.out.mkdir(parents=True, exist_ok=True)
     print("| image | step | method | PSNR blurred | PSNR output | path |\n|---|---:|---|---:|---:|---|")

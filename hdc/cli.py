@@ -4,7 +4,9 @@ installed ``hdc-deblur INPUT_DIR OUTPUT_DIR STEP``).
 Deblurs every .tif/.tiff in INPUT_DIR (blur step STEP, an integer 0..19) and writes
 ``OUTPUT_DIR/<same base name>.png``: 8-bit grayscale, same size as the input, black text
 on white. Images that are not text frames (no plain border, e.g. natural images) get a
-generic Wiener deconvolution instead (``--no-content-check`` turns this off). Exit
+generic Wiener deconvolution instead. The options are what a user of the contract needs;
+the tuning knobs (ink exponent, text block, content check, radius range, median
+implementation) are :class:`hdc.pipeline.Deblurrer` fields, for the Python API. Exit
 status: 0 when every file was written, 1 when any file failed (the others are still
 written), 2 for a bad command line, folder or step.
 """
@@ -14,10 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 
 def parse_step(text: str) -> int | None:
@@ -31,33 +30,6 @@ def parse_step(text: str) -> int | None:
     if not 0 <= step <= 19:
         raise argparse.ArgumentTypeError(f"STEP must be an integer 0..19 or 'auto', got {step}")
     return step
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (``--ink-gamma``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def radius_range(text: str) -> tuple[float, float]:
-    """``LO:HI`` around the refinement grid (``--radius-range``): LO <= its first scale, HI >= its last."""
-    from hdc import radius
-
-    grid_lo, grid_hi = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI, e.g. 0.64:1.44, got {text!r}") from None
-    if not (0 < lo <= grid_lo and grid_hi <= hi < 3):
-        raise argparse.ArgumentTypeError(
-            f"expected 0 < LO <= {grid_lo:.2f} and {grid_hi:.2f} <= HI < 3 (the grid always scanned), got {text!r}"
-        )
-    return lo, hi
 
 
 def error(msg: str) -> None:
@@ -75,9 +47,9 @@ def check_output_dir(path: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Run the contest contract on ``argv`` (default: the command line); the exit status."""
-    from hdc import features, io, pipeline, radius
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The contract's command line: INPUT_DIR OUTPUT_DIR STEP and twelve options."""
+    from hdc import pipeline
 
     p = argparse.ArgumentParser(
         prog=prog,
@@ -96,10 +68,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument(
         "--weights",
         default=None,
-        help=(
-            "weights name (default weights/unet16; also shipped: weights/unet16_rand, weights/physics16_rank8; "
-            "a fine-tune's: python -m hdc.finetune)"
-        ),
+        help="weights name (default weights/unet16; also shipped: weights/unet16_rand, weights/physics16_rank8; "
+        "a fine-tune's: python -m hdc.finetune)",
     )
     p.add_argument(
         "--calibration",
@@ -113,11 +83,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         default=512,
         help="network input tile size; a 1:7 HDC image fits one tile (default 512, 0: whole image)",
     )
-    g = p.add_mutually_exclusive_group()
-    g.add_argument(
-        "--overwrite", dest="skip_existing", action="store_false", default=False, help="replace existing PNGs (default)"
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep PNGs that already exist and the camera estimates recorded for the folder (resume)",
     )
-    g.add_argument("--skip-existing", dest="skip_existing", action="store_true", help="keep PNGs that already exist")
     p.add_argument(
         "--allow-any-depth", action="store_true", help="also process 8-bit / float images (HDC photographs are 16-bit)"
     )
@@ -128,63 +98,56 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--no-radius-refinement",
         action="store_true",
         help="network: use the table (or calibration) radius as is; by default each step's radius is refined "
-        "blindly on a few of the folder's images (hdc/radius.py), and with STEP auto each estimate is checked "
-        "by the network's confidence (hdc/step_estimation.py); this turns both off",
+        "blindly on a few of the folder's images (hdc/camera_estimate.py), and with STEP auto each estimate is "
+        "checked by the network's confidence (hdc/step_estimation.py); this turns both off",
     )
-    eq = p.add_mutually_exclusive_group()
-    eq.add_argument(
+    p.add_argument(
         "--no-equalize",
-        dest="equalize",
-        action="store_false",
+        action="store_true",
         help="network: leave the frames' aperture as it is; by default, after the radius refinement, each step's "
         "aperture is estimated blindly and its frames are re-blurred into a round outline where the fitted one is "
-        "more angular than any the weights were trained on (hdc/equalize.py; OUTPUT_DIR/aperture_equalization.csv)",
-    )
-    eq.add_argument("--equalize", dest="equalize", action="store_true", help="the default (kept for older scripts)")
-    p.set_defaults(equalize=True)
-    grid = min(radius.SCALE_GRID), max(radius.SCALE_GRID)
-    p.add_argument(
-        "--radius-range",
-        type=radius_range,
-        default=radius.EXTENDED_RANGE,
-        metavar="LO:HI",
-        help=f"network: the blind radius refinement scans scales {grid[0]:.2f}-{grid[1]:.2f} of the table radius "
-        f"and, while the lowest entropy is at an end, goes on past it up to LO-HI (default "
-        f"{radius.EXTENDED_RANGE[0]:g}:{radius.EXTENDED_RANGE[1]:g}; {grid[0]:.2f}:{grid[1]:.2f} never goes past)",
-    )
-    p.add_argument(
-        "--median-impl",
-        choices=features.MEDIAN_IMPLS,
-        help="network: how the median input channels are computed (default: as the weights' card says)",
-    )
-    p.add_argument(
-        "--no-content-check",
-        action="store_true",
-        help="treat every image as a text frame (default: images without a plain border get generic Wiener)",
-    )
-    p.add_argument(
-        "--ink-gamma",
-        type=positive_float,
-        default=pipeline.INK_GAMMA,
-        metavar="G",
-        help=f"network: raise the output to the power G, darkening grey stroke edges for the OCR "
-        f"(default {pipeline.INK_GAMMA:g}; 1 = off)",
-    )
-    p.add_argument(
-        "--no-text-block",
-        action="store_true",
-        help="network: keep stray dark marks away from the text block (default: whitened, as the OCR "
-        "would read them as extra lines)",
+        "more angular than any the weights were trained on (OUTPUT_DIR/aperture_equalization.csv)",
     )
     p.add_argument(
         "--text-only",
         action="store_true",
         help="network: render the whole output as text (default: parts the network renders as a picture, "
-        "in grey levels, are kept as they are; hdc.pipeline.picture_weight)",
+        "in grey levels, are kept as they are; hdc.output.picture_weight)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
+    return p
 
+
+def load(a: argparse.Namespace):
+    """The deblurrer the command line asks for (the Wiener pipeline where no weights exist)."""
+    from hdc import pipeline
+
+    method = a.method
+    if method is None:
+        method = "network" if a.weights is not None or pipeline.default_weights_available() else "wiener"
+        if method == "wiener":
+            print(
+                f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
+                file=sys.stderr,
+            )
+    return pipeline.load_deblurrer(
+        method,
+        a.weights,
+        a.tile,
+        a.batch_size,
+        a.calibration,
+        tta=not a.no_tta,
+        refine_radius=not a.no_radius_refinement,
+        equalize=not (a.no_equalize or a.no_radius_refinement),
+        picture_aware=not a.text_only,
+    )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the contest contract on ``argv`` (default: the command line); the exit status."""
+    from hdc import folder, io, pipeline
+
+    a = build_parser(prog).parse_args(argv)
     if not a.input_dir.is_dir():
         error(f"{a.input_dir}: input folder does not exist")
         return 2
@@ -196,38 +159,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if msg:
         error(msg)
         return 2
-
-    method = a.method
-    if method is None:
-        if a.weights is not None or pipeline.default_weights_available():
-            method = "network"
-        else:
-            method = "wiener"
-            print(
-                f"note: no trained weights at {pipeline.DEFAULT_WEIGHTS}; using the classical Wiener pipeline",
-                file=sys.stderr,
-            )
     try:
-        deblurrer = pipeline.load_deblurrer(method, a.weights, a.tile, a.batch_size, a.calibration)
-        deblurrer.content_check = not a.no_content_check
-        deblurrer.tta = not a.no_tta
-        deblurrer.refine_radius = not a.no_radius_refinement
-        deblurrer.radius_range = a.radius_range
-        deblurrer.equalize = a.equalize and not a.no_radius_refinement
-        deblurrer.ink_gamma = a.ink_gamma
-        deblurrer.text_block = not a.no_text_block
-        deblurrer.picture_aware = not a.text_only
-        if a.median_impl and method == "network":
-            deblurrer.config = replace(deblurrer.config, median_impl=a.median_impl)
+        deblurrer = load(a)
     except (FileNotFoundError, OSError, ValueError) as exc:
-        error(f"cannot load method {method}: {exc}")
+        error(f"cannot load method {a.method or 'network'}: {exc}")
         return 2
-    where = pipeline.describe_device() if method == "network" else "CPU"
-    label = f"network {deblurrer.config.name}" if method == "network" else method
+    network = deblurrer.method == "network"
+    where = pipeline.describe_device() if network else "CPU"
+    label = f"network {deblurrer.config.name}" if network else deblurrer.method
     step_text = "auto (estimated per image)" if a.step is None else a.step
     print(f"{len(tiffs)} images, step {step_text}, method {label}, device {where}", file=sys.stderr, flush=True)
-
-    summary = pipeline.deblur_folder(
+    summary = folder.deblur_folder(
         a.input_dir,
         a.output_dir,
         a.step,
@@ -237,9 +179,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         progress=not a.quiet,
         on_error=error,
     )
+    report(summary, a.output_dir)
+    return 1 if summary.failed else 0
+
+
+def report(summary, out: Path) -> None:
+    """The short summary at the end of a run (stderr)."""
     print(
         f"written {len(summary.written)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}; "
-        f"{summary.seconds_per_image:.2f} s per image -> {a.output_dir}",
+        f"{summary.seconds_per_image:.2f} s per image -> {out}",
         file=sys.stderr,
     )
     if summary.not_text:
@@ -255,7 +203,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         found = f"no minimum inside x{lo:.2f}-{hi:.2f}, table radius kept" if est.at_edge else "blind refinement"
         print(
             f"step {s}: physics-channel radius x{est.scale:.3f} ({found} on {images}) "
-            f"-> {a.output_dir / 'radius_refinement.csv'}",
+            f"-> {out / 'radius_refinement.csv'}",
             file=sys.stderr,
         )
     for s, eq in sorted(summary.equalizations.items()):
@@ -264,14 +212,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         shape = f"{eq.fit.aperture.blades} blades" if eq.fit.aperture.blades else "round"
         what = "re-blurred into a round disk" if eq.applied else "left as they are"
         print(
-            f"step {s}: aperture fitted {shape}, frames {what} -> {a.output_dir / 'aperture_equalization.csv'}",
-            file=sys.stderr,
+            f"step {s}: aperture fitted {shape}, frames {what} -> {out / 'aperture_equalization.csv'}", file=sys.stderr
         )
+    resumed = sorted(s for s, c in summary.cameras.items() if c.radius is None and c.radius_scale != 1.0)
+    if resumed:
+        print(f"steps {resumed}: camera estimates resumed from {out / 'camera_estimates.json'}", file=sys.stderr)
     if summary.estimated:
         steps = sorted(summary.estimated.values())
         counts = ", ".join(f"step {s}: {steps.count(s)}" for s in sorted(set(steps)))
-        print(f"estimated steps ({counts}) -> {a.output_dir / 'estimated_steps.csv'}", file=sys.stderr)
-    return 1 if summary.failed else 0
+        print(f"estimated steps ({counts}) -> {out / 'estimated_steps.csv'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ them:
    edges (the soft edge is common to both and cancels, :meth:`ApertureFit.transfer`):
    what a round aperture would have recorded, up to the frequencies the polygon hardly
    passes; the radius is then refined again on the equalized frames
-   (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`).
+   (:func:`hdc.camera_estimate.estimate_equalization`).
 
 The network's confidence (the binary entropy the radius refinement uses) cannot decide
 whether to equalize: it reads a square camera's frames as confidently as the equalized
@@ -124,7 +124,7 @@ BLADES: tuple[int, ...] = (0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 POLYGON_MARGIN: float = 0.9
 """A polygon is kept only when its residual is below this share of the round fit's."""
 SECOND_MARGIN: float = 0.9
-"""The same, for the fit of the second alternation (:meth:`hdc.pipeline.Deblurrer.estimate_equalization`)."""
+"""The same, for the fit of the second alternation (:func:`hdc.camera_estimate.estimate_equalization`)."""
 ROTATION_STARTS: int = 8
 """Rotations, evenly over a polygon's period, at which :func:`fit_aperture` evaluates each
 polygon before its one Nelder-Mead run starts from the best: on the development frames a

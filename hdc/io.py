@@ -312,3 +312,24 @@ def calibration_files(
                 found[kind] = p
                 break
     return found
+
+
+def check_input(path: Path, allow_any_depth: bool = False) -> np.ndarray:
+    """Read one contest input, rejecting non-16-bit photographs unless allowed."""
+    img, dtype = read_image_and_dtype(path)
+    if not allow_any_depth and dtype != np.uint16:
+        bits = np.dtype(dtype).itemsize * 8
+        kind = "float" if np.issubdtype(dtype, np.floating) else f"{bits}-bit"
+        raise ImageReadError(
+            f"{path}: {kind} image; HDC photographs are 16-bit (use --allow-any-depth to process it anyway)"
+        )
+    return img
+
+
+def failure_message(path: Path, exc: Exception) -> str:
+    """One-line message for a file that could not be processed."""
+    if isinstance(exc, ImageReadError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"{path}: out of memory"
+    return f"{path}: processing failed ({type(exc).__name__}: {exc})"

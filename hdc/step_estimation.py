@@ -29,15 +29,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from hdc import background, features
 from hdc.forward import RADII_FULLRES, disk_psf
 
-if TYPE_CHECKING:
-    from hdc.pipeline import Deblurrer
+
+class Restorer(Protocol):
+    """What the network check needs of a deblurrer (:class:`hdc.pipeline.Deblurrer` is one):
+    handed in, so that this module imports neither the pipeline nor the folder loop."""
+
+    def can_refine_radius(self, step: int) -> bool: ...
+
+    def text_frame(self, image: np.ndarray) -> np.ndarray | None: ...
+
+    def restore_small(
+        self, norm: np.ndarray, step: int, radius_scale: float = 1.0, tta: bool | None = None
+    ) -> np.ndarray: ...
+
 
 FACTOR: int = 4
 N_BINS: int = 64
@@ -144,11 +155,11 @@ def estimate_step(image: np.ndarray, estimator: StepEstimator | None = None) -> 
 
 
 def estimate_step_checked(
-    image: np.ndarray, deblurrer: Deblurrer | None = None, estimator: StepEstimator | None = None
+    image: np.ndarray, deblurrer: Restorer | None = None, estimator: StepEstimator | None = None
 ) -> tuple[int, int]:
     """``(step, discriminant's step)`` of a full-resolution photograph.
 
-    With a network ``deblurrer`` (:class:`hdc.pipeline.Deblurrer`) whose radius refinement
+    With a network ``deblurrer`` (a :class:`Restorer`) whose radius refinement
     is on, the discriminant's answer is checked by the network's confidence
     (:func:`network_step`, about 17 network passes at the working scale); otherwise, or
     for a frame that is not text, the two are the same.
@@ -211,7 +222,7 @@ def generated_features(
 
 
 def evaluate_folder(
-    root: str | Path, estimator: StepEstimator, progress: bool = True, deblurrer: Deblurrer | None = None
+    root: str | Path, estimator: StepEstimator, progress: bool = True, deblurrer: Restorer | None = None
 ) -> dict[int, list[int]]:
     """Estimated steps of every CAM02 frame of a dataset in the HDC layout, by true step
     (with ``deblurrer``, checked by the network as in :func:`estimate_step_checked`)."""

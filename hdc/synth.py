@@ -592,7 +592,8 @@ def generate(
     return {"written": written, "skipped": skipped, "calibration": calib, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The generator's command line."""
     p = argparse.ArgumentParser(prog="python -m hdc.synth", description=__doc__.split("\n\n")[0])
     p.add_argument("out_dir", help="dataset root to write (step{N}/{font}/CAM0{1,2}/...)")
     p.add_argument("--steps", default="0-19", help="steps, e.g. 0-19 or 1,4,7 (default 0-19)")
@@ -648,7 +649,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="seed of the cameras (default --seed): sets with one camera seed are frames of one set-up",
     )
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
         if a.calibration:
             calibration.activate(a.calibration)

@@ -139,7 +139,7 @@ def ocr_validation(
     training stream's, ``render``), deblurred like the pipeline does (tiled network,
     upsampled to full size) and scored with tesseract.
     """
-    from evaluation.ocr_score import score_image
+    from hdc.ocr import score_image
     from hdc.pipeline import Deblurrer
 
     deb = Deblurrer(method="network", model=model, config=cfg)
@@ -166,7 +166,7 @@ def folder_ocr_scores(model, cfg: ModelConfig, samples: list[io.Sample], workdir
     calibration's radii, no blind refinement: one radius scan per validation would cost
     more than the validation) and scored against its true text.
     """
-    from evaluation.ocr_score import score_image
+    from hdc.ocr import score_image
     from hdc.pipeline import Deblurrer
 
     deb = Deblurrer(method="network", model=model, config=cfg)

@@ -304,3 +304,22 @@ def test_paired_compare_separates_real_difference_from_noise(tmp_path, capsys):
     # --exclude matches the file names of every pooled set: 1*.png leaves 29 + 29 at step 4
     assert compare.main([str(a_dir), str(b_csv), "--also", str(a2_csv), str(b2_csv), "--exclude", "1*.png"]) == 0
     assert "| 4 | 58 |" in capsys.readouterr().out
+
+
+def test_gallery_draws_one_row_per_step_present(tiny_dataset, tmp_path, capsys):
+    from PIL import Image
+
+    from evaluation import gallery
+
+    rows = gallery.gallery_rows(tiny_dataset, [0, 4, 8], "Times", None)
+    assert [step for step, _ in rows] == [0, 4]  # step 8 is not in the tiny set
+    for _, crops in rows:
+        assert len(crops) == 3 and all(c.shape == (800, 1760) for c in crops)
+        assert all(0.0 <= c.min() and c.max() <= 1.0 for c in crops)
+    blurred, network, sharp = (c.ravel() for c in rows[1][1])
+    assert np.corrcoef(network, sharp)[0, 1] > np.corrcoef(blurred, sharp)[0, 1] + 0.1  # the network deblurs
+    out = tmp_path / "g.png"
+    assert gallery.main([str(tiny_dataset), str(out), "--steps", "0,4"]) == 0
+    assert Image.open(out).size[0] > 800
+    assert gallery.main([str(tiny_dataset), str(tmp_path / "x.png"), "--steps", "12"]) == 2
+    assert "no Times frames" in capsys.readouterr().err

@@ -143,8 +143,13 @@ def test_huge_image_rejected(tmp_path, monkeypatch):
         io.read_image(tmp_path / "big.tif")
 
 
-def test_median_impl_option_overrides_the_card(folder, tmp_path, small_weights, capsys, monkeypatch):
-    from hdc import features
+def test_median_impl_of_the_config_reaches_the_features(folder, tmp_path, small_weights, monkeypatch):
+    """The weights' card decides the median channels; a config asking for another gets it
+    (a tuning knob of the Python API, no longer a command-line option)."""
+    from dataclasses import replace
+
+    from hdc import features, pipeline
+    from hdc import folder as hfolder
 
     seen = []
     real = features.feature_stack
@@ -156,19 +161,19 @@ def test_median_impl_option_overrides_the_card(folder, tmp_path, small_weights, 
     monkeypatch.setattr(features, "feature_stack", spy)
     one = tmp_path / "one"
     one.mkdir()
-    shutil.copy(io.list_tiffs(folder)[0], one)
-    base = [one, tmp_path / "o", 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-content-check"]
-    base += ["--no-radius-refinement"]  # one feature_stack call per run
+    shutil.copy(next(t for t in io.list_tiffs(folder) if "sample" in t.name), one)
+    deb = pipeline.load_deblurrer("network", small_weights, tta=False, refine_radius=False)
     for impl in ("rank8", "exact"):
         seen.clear()
-        code, err = _run(base + ["--median-impl", impl], capsys)
-        assert code == 0, err
+        custom = replace(deb, config=replace(deb.config, median_impl=impl))
+        assert hfolder.deblur_folder(one, tmp_path / impl, 4, custom, progress=False).written
         assert seen == [impl]
     seen.clear()
-    assert _run(base, capsys)[0] == 0 and seen == ["exact"]  # the tiny card says exact
+    hfolder.deblur_folder(one, tmp_path / "card", 4, deb, progress=False)
+    assert seen == ["exact"]  # the tiny card says exact
     with pytest.raises(SystemExit) as e:
-        _run(base + ["--median-impl", "fast"], capsys)
-    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+        entry.main([str(one), str(tmp_path / "x"), "4", "--median-impl", "rank8"])
+    assert e.value.code == 2
 
 
 def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, capsys):
@@ -196,16 +201,14 @@ def test_radius_refinement_report_and_switch(folder, tmp_path, small_weights, ca
         [folder, off, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"], capsys
     )
     assert code == 0 and "physics-channel radius" not in err and not (off / "radius_refinement.csv").exists()
-    grid = f"{min(radius.SCALE_GRID):.2f}:{max(radius.SCALE_GRID):.2f}"
-    code, err = _run(
-        [folder, tmp_path / "g", 4, "--weights", small_weights, "--no-tta", "--radius-range", grid], capsys
-    )
+    from hdc import folder as hfolder
+    from hdc import pipeline
+
+    grid = (min(radius.SCALE_GRID), max(radius.SCALE_GRID))
+    deb = pipeline.load_deblurrer("network", small_weights, tta=False, radius_range=grid)
+    hfolder.deblur_folder(folder, tmp_path / "g", 4, deb, progress=False)
     row = (tmp_path / "g" / "radius_refinement.csv").read_text().splitlines()[1].split(",")
-    assert code == 0 and row[-2:] == grid.split(":")  # the grid alone: never scanned past it
-    for bad in ("0.9:1.3", "0.8", "x:y", "0.5:0.4"):
-        with pytest.raises(SystemExit) as e:
-            _run([folder, tmp_path / "bad", 4, "--radius-range", bad], capsys)
-        assert e.value.code == 2 and "--radius-range" in capsys.readouterr().err
+    assert row[-2:] == [f"{g:.2f}" for g in grid]  # the grid alone: never scanned past it
     code, err = _run([folder, tmp_path / "w", 4, "--method", "wiener", "--quiet"], capsys)
     assert code == 0 and not (tmp_path / "w" / "radius_refinement.csv").exists()
 
@@ -223,36 +226,92 @@ def test_auto_step_refines_each_estimated_step(folder, tmp_path, small_weights, 
     assert len(list(out.glob("*.png"))) == len(est)
 
 
-def test_ink_gamma_option(folder, tmp_path, small_weights, capsys):
-    """--ink-gamma darkens the network's written PNGs (1 = off: the plain output) and
-    rejects non-positive values with a one-line error."""
+def test_ink_gamma_darkens_the_written_pngs(folder, tmp_path, small_weights):
+    """The ink exponent darkens the network's written PNGs (1 = off: the plain output)."""
+    from hdc import folder as hfolder
+    from hdc import pipeline
+
     one = tmp_path / "one"
     one.mkdir()
     shutil.copy(next(t for t in io.list_tiffs(folder) if "sample" in t.name), one)  # a text frame
-    base = [one, None, 4, "--weights", small_weights, "--no-tta", "--quiet", "--no-radius-refinement"]
     # the untrained net's output is not a text block, and its grey would read as a picture
-    base += ["--no-text-block", "--text-only"]
+    kw = {"tta": False, "refine_radius": False, "text_block": False}
     outs = {}
-    for g in ("1", "3.5"):
-        argv = list(base)
-        argv[1] = tmp_path / f"g{g}"
-        code, err = _run(argv + ["--ink-gamma", g], capsys)
-        assert code == 0, err
+    for g in (1.0, 3.5):
+        deb = pipeline.load_deblurrer("network", small_weights, ink_gamma=g, picture_aware=False, **kw)
+        hfolder.deblur_folder(one, tmp_path / f"g{g}", 4, deb, progress=False)
         outs[g] = np.asarray(Image.open(next((tmp_path / f"g{g}").glob("*.png"))), dtype=np.float64)
-    plain, dark = outs["1"], outs["3.5"]
+    plain, dark = outs[1.0], outs[3.5]
     assert np.all(dark <= plain + 1)  # never lighter (one grey level of rounding)
     grey = (plain > 40) & (plain < 215)
     assert grey.sum() > 100  # an untrained net leaves plenty of grey to darken
     expected = 255.0 * (plain[grey] / 255.0) ** 3.5
     assert np.abs(dark[grey] - expected).max() <= 3  # the power law, up to 8-bit rounding of the input
-    # without --text-only the untrained net's grey output reads as a picture: kept as it is
-    code, err = _run([one, tmp_path / "aware", *base[2:-1], "--ink-gamma", "3.5"], capsys)
-    assert code == 0, err
+    # picture-aware (the default): the untrained net's grey output reads as a picture, kept as it is
+    deb = pipeline.load_deblurrer("network", small_weights, ink_gamma=3.5, **kw)
+    hfolder.deblur_folder(one, tmp_path / "aware", 4, deb, progress=False)
     aware = np.asarray(Image.open(next((tmp_path / "aware").glob("*.png"))), dtype=np.float64)
     assert np.mean(np.abs(aware - plain) <= 1) > 0.9 and np.mean(np.abs(aware - dark) > 3) > 0.05
-    for bad in ("0", "-1", "nan", "x"):
-        argv = list(base)
-        argv[1] = tmp_path / "bad"
-        with pytest.raises(SystemExit) as e:
-            _run(argv + ["--ink-gamma", bad], capsys)
-        assert e.value.code == 2 and "--ink-gamma" in capsys.readouterr().err
+
+
+def test_the_command_line_keeps_to_twelve_options():
+    from hdc import cli
+
+    options = [a for a in cli.build_parser()._actions if a.option_strings and "--help" not in a.option_strings]
+    assert len(options) <= 12, [a.option_strings for a in options]
+
+
+def test_a_resumed_folder_writes_what_an_uninterrupted_run_writes(folder, tmp_path, small_weights, monkeypatch):
+    """Killed after its first text frame and resumed with skip_existing, the run reuses the
+    camera estimate recorded for the folder instead of measuring it on the frames left."""
+    from hdc import folder as hfolder
+    from hdc import pipeline, radius
+    from hdc.camera_estimate import CameraEstimate
+
+    def measured(deb, norms, step, progress=False):  # a radius that depends on the frames measured
+        scale = 1.0 + 0.05 * len(norms)
+        return CameraEstimate(step, scale, radius=radius.RadiusEstimate(scale, (scale,), (0.5,), len(norms)))
+
+    monkeypatch.setattr(hfolder, "estimate_camera", measured)
+    deb = pipeline.load_deblurrer("network", small_weights, tta=False)
+    whole = hfolder.deblur_folder(folder, tmp_path / "whole", 4, deb, progress=False)
+    assert whole.cameras[4].radius_scale == 1.10 and (tmp_path / "whole" / hfolder.CAMERA_FILE).is_file()
+    real, calls = io.write_png, []
+
+    def killed(path, image):
+        calls.append(path)
+        if len(calls) > 4:  # the three calibration targets (not text) and one text frame are written
+            raise KeyboardInterrupt
+        real(path, image)
+
+    monkeypatch.setattr(io, "write_png", killed)
+    with pytest.raises(KeyboardInterrupt):
+        hfolder.deblur_folder(folder, tmp_path / "resumed", 4, deb, progress=False)
+    monkeypatch.setattr(io, "write_png", real)
+    assert len(list((tmp_path / "resumed").glob("*.png"))) == 4
+    again = hfolder.deblur_folder(folder, tmp_path / "resumed", 4, deb, skip_existing=True, progress=False)
+    assert again.resumed == [4] and not again.radius_estimates and len(again.skipped) == 4
+    assert again.cameras[4].radius_scale == 1.10
+    for png in (tmp_path / "whole").glob("*.png"):
+        np.testing.assert_array_equal(io.read_image(png), io.read_image(tmp_path / "resumed" / png.name))
+    # measured on the frame left instead (the last one), the radius would differ, and so the output
+    left = io.list_tiffs(folder)[-1]
+    (tmp_path / "partial").mkdir()
+    shutil.copy(left, tmp_path / "partial")
+    fresh = hfolder.deblur_folder(tmp_path / "partial", tmp_path / "fresh", 4, deb, progress=False)
+    assert fresh.cameras[4].radius_scale == 1.05
+    name = f"{left.stem}.png"
+    assert not np.array_equal(io.read_image(tmp_path / "fresh" / name), io.read_image(tmp_path / "whole" / name))
+
+
+def test_two_runs_into_one_folder_at_once_leave_every_png_valid(folder, tmp_path):
+    out = tmp_path / "o"
+    cmd = [sys.executable, "main.py", str(folder), str(out), "4", "--method", "wiener", "--quiet"]
+    runs = [subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    assert all(r.wait(timeout=600) == 0 for r in runs), [r.stderr.read()[-500:] for r in runs]
+    alone = tmp_path / "alone"
+    assert entry.main([str(folder), str(alone), "4", "--method", "wiener", "--quiet"]) == 0
+    names = sorted(p.name for p in alone.glob("*.png"))
+    assert sorted(p.name for p in out.iterdir()) == names  # no partial or temporary file left
+    for name in names:
+        np.testing.assert_array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(alone / name)))

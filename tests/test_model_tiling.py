@@ -272,13 +272,14 @@ def test_grow_keeps_the_function_and_trains_the_new_iterations():
 def test_darken_ink_and_where_the_pipeline_applies_it():
     """darken_ink keeps paper and ink, darkens greys; the pipeline applies it to the
     network's full-size output only (the classical baselines are already binary)."""
-    from hdc import pipeline
-    from hdc.pipeline import Deblurrer, darken_ink, finalize, upsample
+    from hdc import output
+    from hdc.output import darken_ink, finalize, upsample
+    from hdc.pipeline import Deblurrer
 
     x = np.array([0.0, 0.25, 0.5, 0.8, 1.0], np.float32)
     np.testing.assert_allclose(darken_ink(x, 3.5), x**3.5, rtol=1e-6)
     assert darken_ink(x, 1.0) is x
-    assert pipeline.INK_GAMMA > 1 and Deblurrer().ink_gamma == pipeline.INK_GAMMA
+    assert output.INK_GAMMA > 1 and Deblurrer().ink_gamma == output.INK_GAMMA
 
     cfg = replace(CONFIGS["physics16"], n_refinements=3)
     m = build_model(cfg)
@@ -288,17 +289,15 @@ def test_darken_ink_and_where_the_pipeline_applies_it():
     kw = {"tile": 0, "tta": False, "ink_gamma": 2.5, "text_block": False, "picture_aware": False}
     deb = Deblurrer(method="network", model=m, config=cfg, **kw)
     big = upsample(deb.restore_small(norm, 9), shape, cfg.factor)
-    got = deb.restore_normalized(norm, 9, shape)
+    got = deb.restore_frame(norm, 9, shape).image
     assert got.shape == shape
     np.testing.assert_array_equal(got, finalize(big**2.5))
-    deb.ink_gamma = 1.0
-    np.testing.assert_array_equal(deb.restore_normalized(norm, 9, shape), finalize(big))
-    assert np.mean(got < deb.restore_normalized(norm, 9, shape)) > 0.5  # it did darken
+    plain = replace(deb, ink_gamma=1.0).restore_frame(norm, 9, shape).image
+    np.testing.assert_array_equal(plain, finalize(big))
+    assert np.mean(got < plain) > 0.5  # it did darken
 
-    wiener = Deblurrer(method="wiener", ink_gamma=1.0)
-    w1 = wiener.restore_normalized(norm, 9, shape)
-    wiener.ink_gamma = 3.5
-    np.testing.assert_array_equal(wiener.restore_normalized(norm, 9, shape), w1)
+    w1 = Deblurrer(method="wiener", ink_gamma=1.0).restore_frame(norm, 9, shape).image
+    np.testing.assert_array_equal(Deblurrer(method="wiener", ink_gamma=3.5).restore_frame(norm, 9, shape).image, w1)
 
 
 def _text_and_mark(mark_size: int = 3) -> np.ndarray:
@@ -313,7 +312,7 @@ def _text_and_mark(mark_size: int = 3) -> np.ndarray:
 
 
 def test_keep_text_block_whitens_stray_marks_only():
-    from hdc.pipeline import keep_text_block
+    from hdc.output import keep_text_block
 
     small = _text_and_mark()
     out = keep_text_block(small, 7)
@@ -333,20 +332,19 @@ def test_keep_text_block_whitens_stray_marks_only():
 
 
 def test_pipeline_keeps_the_text_block_before_darkening(monkeypatch):
-    """restore_normalized: stray marks whitened at the working scale, then upsample and
-    darken; --no-text-block (text_block=False) keeps them."""
-    from hdc import pipeline
-    from hdc.pipeline import Deblurrer, darken_ink, finalize, keep_text_block, upsample
+    """restore_frame: stray marks whitened at the working scale, then upsample and darken;
+    text_block=False keeps them."""
+    from hdc.output import darken_ink, finalize, keep_text_block, upsample
+    from hdc.pipeline import Deblurrer
 
     cfg = replace(CONFIGS["physics16"], n_refinements=3)
     small = _text_and_mark()
     monkeypatch.setattr(Deblurrer, "restore_small", lambda self, norm, step, *a, **k: small)
     shape = (1460, 2360)
     deb = Deblurrer(method="network", model=None, config=cfg, ink_gamma=3.5)
-    got = deb.restore_normalized(small, 9, shape)
+    got = deb.restore_frame(small, 9, shape).image
     cleaned = keep_text_block(small, cfg.factor, ink_level=0.5 ** (1 / 3.5))
     np.testing.assert_array_equal(got, finalize(darken_ink(upsample(cleaned, shape, cfg.factor), 3.5)))
     assert got[6 * 7 + 10, 320 * 7 + 10] == 255
-    deb.text_block = False
-    assert deb.restore_normalized(small, 9, shape)[6 * 7 + 10, 320 * 7 + 10] < 10
-    assert pipeline.Deblurrer().text_block  # on by default
+    assert replace(deb, text_block=False).restore_frame(small, 9, shape).image[6 * 7 + 10, 320 * 7 + 10] < 10
+    assert Deblurrer().text_block  # on by default

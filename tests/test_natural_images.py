@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from evaluation import natural_images as nat
 from hdc import features, io, pipeline
+from hdc.baselines import generic_deconvolve
+from hdc.output import picture_weight
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +46,9 @@ def test_text_frames_keep_the_text_path(tiny_dataset, deblurrers):
     # with the check off, a natural image goes through the text path (and suffers)
     scene = nat.natural_scene(nat.sample_image("camera"))
     blurred = nat.blurred_frame(scene, 9)
-    deb = deblurrers["wiener"]
-    deb.content_check = False
-    try:
-        forced = deb(blurred, 9)
-        assert deb.last_was_text
-    finally:
-        deb.content_check = True
-    assert nat.psnr_affine(forced, scene) < nat.psnr_affine(blurred, scene)
+    forced = replace(deblurrers["wiener"], content_check=False).deblur(blurred, 9)
+    assert forced.text and not deblurrers["wiener"].deblur(blurred, 9).text
+    assert nat.psnr_affine(forced.image, scene) < nat.psnr_affine(blurred, scene)
 
 
 def test_main_reports_non_text_frames(tiny_dataset, tmp_path, capsys):
@@ -67,7 +66,7 @@ def test_main_reports_non_text_frames(tiny_dataset, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 image is not a text frame (no plain border)" in err and "camera.tif" in err
     out = io.read_image(tmp_path / "out" / "camera.png")
-    expected = pipeline.generic_deconvolve(io.read_image(src / "camera.tif"), 4)
+    expected = generic_deconvolve(io.read_image(src / "camera.tif"), 4)
     assert np.abs(out * 255 - expected).max() <= 1
     text_out = io.read_image(tmp_path / "out" / f"{sample.blurred.stem}.png")
 
@@ -135,9 +134,9 @@ def _with_picture(small: np.ndarray, rows: slice, cols: slice, level: float = 0.
 def test_picture_rule_keeps_text_and_finds_pictures():
     text = _text_output()
     assert 0.005 < float(np.mean((text > 0.2) & (text < 0.8))) < 0.15  # grey ink edges, as the network's
-    assert pipeline.picture_weight(text, 7) is None
+    assert picture_weight(text, 7) is None
     rows, cols = slice(20, 120), slice(30, 140)
-    weight = pipeline.picture_weight(_with_picture(np.ones_like(text), rows, cols), 7)
+    weight = picture_weight(_with_picture(np.ones_like(text), rows, cols), 7)
     assert weight is not None and weight.shape == text.shape
     assert weight[rows, cols].min() > 0.99  # the whole picture, edges included
     assert weight[:, 200:].max() == 0.0 and weight[160:, :].max() == 0.0  # paper away from it
@@ -147,7 +146,7 @@ def test_picture_rule_keeps_text_and_finds_pictures():
     picture = _with_picture(np.ones_like(text), rows, cols)
     picture[rows, 10:50] = 0.02
     picture[40:140, 100:200] = 1.0
-    weight = pipeline.picture_weight(picture, 7)
+    weight = picture_weight(picture, 7)
     assert weight[rows, cols].min() > 0.99
     assert weight[:, 290:].max() == 0.0 and weight[200:, :].max() == 0.0
 
@@ -156,27 +155,25 @@ def test_render_keeps_pictures_and_renders_text_as_before():
     """Text alone: the same bytes as the text-only rendering. Text beside a picture: the
     picture as the network gave it (not darkened by the ink exponent), the text lines
     rendered as text (not whitened as stray marks next to the picture's mass)."""
-    from hdc.config import CONFIGS
+    from hdc.output import render, upsample
 
-    cfg = CONFIGS["unet16"]  # rendering needs only the working scale (1:7)
-    deb = pipeline.Deblurrer(method="network", config=cfg)
-    plain = pipeline.Deblurrer(method="network", config=cfg, picture_aware=False)
-    shape = io.IMAGE_SHAPE
+    shape = io.IMAGE_SHAPE  # rendered at 1:7, the shipped network's working scale
     text = _text_output()
-    np.testing.assert_array_equal(deb.render(text, shape), plain.render(text, shape))
-    assert deb.last_picture_share == 0.0
+    np.testing.assert_array_equal(render(text, shape, 7)[0], render(text, shape, 7, picture_aware=False)[0])
+    assert render(text, shape, 7)[1] == 0.0
     lines_left = text.copy()
     lines_left[:, 140:] = 1.0  # the left part of the lines (text spans columns 65-258)
     rows, cols = slice(0, text.shape[0]), slice(200, text.shape[1])  # a picture on the right, 60 px away
     mixed = _with_picture(lines_left, rows, cols, level=0.4)
-    out = deb.render(mixed, shape).astype(np.float32) / 255
-    assert 0.3 < deb.last_picture_share < 0.7
-    expected_pic = pipeline.upsample(mixed, shape, 7)
+    out, share = render(mixed, shape, 7)
+    out = out.astype(np.float32) / 255
+    assert 0.3 < share < 0.7
+    expected_pic = upsample(mixed, shape, 7)
     c0 = 210 * 7
     assert np.abs(out[:, c0:] - expected_pic[:, c0:]).max() < 1.5 / 255
     # the text as it is rendered without the picture: the picture's ink mass (over 10x
     # the text's) would otherwise make the lines stray marks beside the picture's group
-    text_only = plain.render(lines_left, shape).astype(np.float32) / 255
+    text_only = render(lines_left, shape, 7, picture_aware=False)[0].astype(np.float32) / 255
     c1 = (200 - 23) * 7  # beyond the picture's reach (half a window)
     assert np.abs(out[:, :c1] - text_only[:, :c1]).max() < 1.5 / 255
     assert np.mean(out[:, :c1] < 0.5) > 0.01  # the text is still there
@@ -190,10 +187,12 @@ def test_shipped_network_leaves_display_pictures_better_than_blurred(tiny_datase
     deb = pipeline.load_deblurrer("network")
     for name, step in (("camera", 5), ("coffee", 12)):
         frame = nat.display_frame(name, step)
-        out = deb(frame.blurred, step)
-        assert deb.last_picture_share > 0.3, (name, step)
+        restored = deb.deblur(frame.blurred, step)
+        out = restored.image
+        assert restored.picture_share > 0.3, (name, step)
         gain = nat.picture_scores(out, frame)[0] - nat.picture_scores(frame.blurred, frame)[0]
         assert gain > 0.5, (name, step, gain)
     sample = io.list_samples(tiny_dataset, [4])[0]
-    out = deb(io.read_image(sample.blurred), 4)
-    assert deb.last_picture_share == 0.0 and np.mean((out < 30) | (out > 225)) > 0.9  # ink and paper
+    restored = deb.deblur(io.read_image(sample.blurred), 4)
+    out = restored.image
+    assert restored.picture_share == 0.0 and np.mean((out < 30) | (out > 225)) > 0.9  # ink and paper

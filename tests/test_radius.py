@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hdc import background, pipeline, radius, synth
+from hdc.camera_estimate import CameraEstimate, estimate_camera
 from hdc.forward import Aperture, ForwardModel
 
 
@@ -95,19 +96,18 @@ def test_shipped_network_finds_the_true_radius(shipped, step, true_scale):
         rng = np.random.default_rng([6, step, k])
         _, blurred, _ = synth.training_pair(step, rng, scale=1 / shipped.factor, model=cam, digits=True)
         norms.append(background.normalize(blurred)[0])
-    shipped.radius_scales.clear()
-    est = shipped.estimate_radius(norms, step)
+    camera = estimate_camera(replace(shipped, equalize=False), norms, step)
+    est = camera.radius
     assert abs(est.scale - true_scale) <= 0.04 and not est.at_edge, (est.scale, est.entropies)
-    assert shipped.radius_scales == {step: est.scale}
-    shipped.radius_scales.clear()
+    assert camera.radius_scale == est.scale and camera.transfer_fit is None
 
 
 def test_no_refinement_where_it_cannot_help(shipped):
     assert not any(shipped.can_refine_radius(s) for s in (0, 1, 2))  # < 1.5 px at 1:7
     assert shipped.can_refine_radius(3) and shipped.can_refine_radius(19)
-    off = replace(shipped, refine_radius=False, radius_scales={})
+    off = replace(shipped, refine_radius=False)
     assert not off.can_refine_radius(9)
-    assert not off.estimate_radius([np.ones((50, 50), np.float32)], 9).refined and off.radius_scales == {}
+    assert estimate_camera(off, [np.ones((50, 50), np.float32)], 9) == CameraEstimate(9)
     assert not pipeline.Deblurrer(method="wiener").can_refine_radius(9)
 
 

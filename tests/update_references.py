@@ -1,5 +1,5 @@
 """Regenerate the regression inputs and reference outputs (only when the weights or the
-output rendering, e.g. :data:`hdc.pipeline.INK_GAMMA`, change).
+output rendering, e.g. :data:`hdc.output.INK_GAMMA`, change).
 
 ``python tests/update_references.py``
 
