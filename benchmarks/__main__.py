@@ -149,8 +149,6 @@ INFERENCE_WEIGHTS: str | None = None
 
 
 def bench_inference(repeats: int) -> list[tuple[str, str, str]]:
-    from dataclasses import replace
-
     from hdc import background, features, io, output, pipeline, radius
     from hdc.camera_estimate import estimate_camera, estimate_equalization
 
@@ -345,7 +343,7 @@ def bench_dilation(repeats: int) -> list[tuple[str, str, str]]:
 
     from hdc import model as hmodel
 
-    cfg = hmodel.CONFIGS["dilated16"]
+    cfg = replace(hmodel.CONFIGS["physics16_rank8"], name="dilated16", crop=224, dilations=(1, 3))
     x, s, y = _training_batch(cfg, 16)
     rows, base = [], None
     for how, phase in (("Keras dilated Conv2D", False), ("phase decomposition", True)):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_STEPS: tuple[int, ...] = (0, 4, 8, 12, 16, 19)
-CROP: tuple[slice, slice] = (slice(330, 1130), slice(300, 2060))
+CROP: tuple[slice, slice] = (slice(270, 1190), slice(300, 2060))
 """The central block of a 2360x1460 frame, where HDC's three text lines are."""
 
 

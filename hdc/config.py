@@ -7,7 +7,9 @@ starting a deep-learning backend.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -142,47 +144,12 @@ CONFIGS: dict[str, ModelConfig] = {
     "physics16_rank8": ModelConfig(
         name="physics16_rank8", dim=16, subdim=16, n_physics=1, step_scale=0.1, crop=160, median_impl="rank8"
     ),
-    # 24 channels with the rank8 features from the start: ~2.25x the physics16 refinement
-    # cost per pixel, for training on an accelerator where data, not arithmetic, is scarce
-    "physics24": ModelConfig(
-        name="physics24", dim=24, subdim=24, n_physics=1, step_scale=0.1, crop=160, median_impl="rank8"
-    ),
-    # physics16_rank8 whose every other refinement iteration is a 3-dilated shared 5x5
-    # convolution: receptive field 107 instead of 59 working pixels (5.6x the step-19 blur
-    # radius) at the same cost per pixel; 224-pixel crops keep ~28% of them loss pixels.
-    # A candidate for accelerator training (10-minute CPU ablation: README)
-    "dilated16": ModelConfig(
-        name="dilated16",
-        dim=16,
-        subdim=16,
-        n_physics=1,
-        step_scale=0.1,
-        crop=224,
-        median_impl="rank8",
-        dilations=(1, 3),
-    ),
 }
-# the same networks at working scale 1:5 instead of 1:7 (~2x the pixels): the strokes of the
-# thin serif font survive the downscaling (at 1:7 they average to grey). physics16_s5 has
-# physics16_rank8's layers, so it can start from the shipped weights; dilated16_s5 sees
-# 107 working pixels = 535 full-resolution pixels, ~4x the step-19 blur radius
-CONFIGS["physics16_s5"] = replace(CONFIGS["physics16_rank8"], name="physics16_s5", factor=5)
-CONFIGS["dilated16_s5"] = replace(CONFIGS["dilated16"], name="dilated16_s5", factor=5)
-# the shipped network with four 3-dilated refinement iterations appended (receptive field
-# 107 instead of 59 working pixels, like dilated16), grown from the shipped weights with its
-# function kept (hdc.model.grow); 208-pixel crops keep the 102-pixel output of physics16's 160
-CONFIGS["grown16"] = replace(
-    CONFIGS["physics16_rank8"], name="grown16", n_refinements=16, dilations=(1,) * 12 + (3,) * 4, crop=208
-)
-
 # U-Nets (same padding): 4 levels below full resolution, base 16 or 32 channels; the same
 # six input channels as physics16_rank8 (image, four rank medians, Wiener physics channel).
 # Receptive field 215 working pixels (1,505 full-resolution, 11x the step-19 blur radius);
 # every pixel of a 160-pixel crop is a loss pixel.
 CONFIGS["unet16"] = replace(CONFIGS["physics16_rank8"], name="unet16", arch="unet", depth=4, base=16, crop=160)
-CONFIGS["unet24"] = replace(CONFIGS["unet16"], name="unet24", base=24)
-CONFIGS["unet32"] = replace(CONFIGS["unet16"], name="unet32", base=32)
-CONFIGS["unet16_d5"] = replace(CONFIGS["unet16"], name="unet16_d5", depth=5)
 
 ARCHS: tuple[str, ...] = ("refine", "unet")
 NORMS: tuple[str, ...] = ("none", "group")
@@ -193,3 +160,20 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 bfloat16 with float32 variables (the weights, their files and the optimizer state stay
 float32); the output layer computes in float32 either way, so the loss sees float32
 probabilities. On CPUs with bfloat16 matrix units it trains faster (README, Speed)."""
+
+
+def weights_dir() -> Path:
+    """Where the shipped weights are: ``$HDC_WEIGHTS_DIR`` if set; else the repository's
+    ``weights/`` (a checkout, or an editable install); else the copy a ``pip install .``
+    puts into site-packages as the ``hdc_weights`` package data."""
+    if os.environ.get("HDC_WEIGHTS_DIR"):
+        return Path(os.environ["HDC_WEIGHTS_DIR"])
+    repo = Path(__file__).resolve().parent.parent / "weights"
+    if repo.is_dir():
+        return repo
+    from importlib.util import find_spec
+
+    spec = find_spec("hdc_weights")  # a namespace package: its folder is its only search location
+    if spec is None or not spec.submodule_search_locations:
+        return repo  # nowhere: the loaders name the missing file
+    return Path(list(spec.submodule_search_locations)[0])

@@ -180,7 +180,7 @@ def _rounded(v: float) -> float | None:
 
 def _train_args(a: argparse.Namespace, run: Path) -> list[str]:
     args = [str(run), "--data", str(a.root), "--init", a.init, "--hours", f"{a.minutes / 60:.6g}"]
-    args += ["--precision", "auto", "--generated-share", str(a.generated_share), "--ocr-every", str(a.ocr_every)]
+    args += ["--precision", "auto", "--generated-share", str(a.generated_share), "--set", f"ocr_every={a.ocr_every}"]
     return args + (["--max-batches", str(a.max_batches)] if a.max_batches else [])
 
 

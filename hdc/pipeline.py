@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hdc import background, features, io, output, radius
 from hdc.baselines import CLASSICAL_FACTOR, classical_restore, generic_deconvolve
+from hdc.config import weights_dir
 from hdc.keras_import import import_keras
 from hdc.tiling import pad_features, pad_to_multiple, run_tiled
 
 if TYPE_CHECKING:
     from hdc.camera_estimate import CameraEstimate
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "unet16"
+DEFAULT_WEIGHTS = weights_dir() / "unet16"
 METHODS = ("network", "identity", "wiener", "richardson_lucy")
 
 

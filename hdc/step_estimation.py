@@ -34,6 +34,7 @@ from typing import Protocol
 import numpy as np
 
 from hdc import background, features
+from hdc.config import weights_dir
 from hdc.forward import RADII_FULLRES, disk_psf
 
 
@@ -53,7 +54,7 @@ class Restorer(Protocol):
 FACTOR: int = 4
 N_BINS: int = 64
 N_STEPS: int = len(RADII_FULLRES)
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "weights" / "step_estimator.npz"
+DEFAULT_PATH = weights_dir() / "step_estimator.npz"
 NETWORK_PENALTY: float = 0.005
 """Mean binary entropy (nats) charged per step of distance from the discriminant's estimate
 in :func:`network_step`: ties and shallow minima go to the discriminant. Chosen on two

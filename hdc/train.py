@@ -1,41 +1,30 @@
 """Resumable training of the deblurring network.
 
-``python -m hdc.train RUN_DIR --config physics16 [--data ROOT] [--hours H] ...``
+``python -m hdc.train RUN_DIR [--preset NAME] [--config C] [--data ROOT] [--init W] [--hours H] ...``
 
-* Data (:mod:`hdc.streams`): crops (``config.crop`` input pixels) from background-normalized features with
-  processed CAM01 targets, from a 3 x 5 jittered grid per image (reference method). The
-  source is either a folder in the HDC layout (generated or the real data; 10% of the
-  images held out for validation, never trained on) or, without ``--data``, an endless
-  stream of pairs generated on the fly at the working scale by the forward model with a
-  fresh random camera each time.
-* Fine-tuning (``--data ROOT --init weights/<name>``): starts from shipped weights at a
-  ten times lower learning rate, mixes ``--generated-share`` generated pairs into the
-  folder's pairs, and uses ``ROOT/calibration.json`` (``python -m hdc.calibrate ROOT``)
-  for the generated share and the physics channel when it exists. The generated pairs
-  are drawn as the init weights were trained (their card's renderer, pictures, camera
-  family, physics radius, augmentation; :func:`stream_settings`) unless the command line
-  names a setting.
+* Settings (:mod:`hdc.run_settings`): ``--preset NAME`` is the command that made a shipped
+  network; options given on the command line win, ``--set K=V,...`` gives the rarer ones
+  (curriculum, validation, checkpoints, stream details). A resumed run keeps whatever
+  decides its batches; everything is recorded in the run's state and the weights' card.
+* Data (:mod:`hdc.streams`): crops (``config.crop`` input pixels) of background-normalized
+  features with processed CAM01 targets, from a folder in the HDC layout (``--data``; 10%
+  of the images held out for validation) or from pairs generated on the fly at the working
+  scale with a fresh random camera each time.
+* Fine-tuning (``--init weights/<name>``, usually with ``--data``): a ten times lower
+  learning rate, ``--generated-share`` generated pairs mixed into the folder's, drawn as
+  the init weights were trained (their card), ``ROOT/calibration.json`` for the cameras;
+  :mod:`hdc.finetune` wraps it in one command.
+* The generated stream: ``--render`` (``random``: the shipped networks' ranges, ``broad``:
+  15 faces per family with glyph variation) and ``--aperture`` (the camera family).
 * Every batch is a pure function of (seed, batch index), so stopping and rerunning the
   same command resumes exactly: weights, optimizer state, learning rate, counters.
-* The generated stream's content: ``--render random`` draws each frame's text rendering
-  from :mod:`hdc.render`'s ranges (``--render-set`` narrows them), ``--picture-share``
-  shows pictures instead of text on that share of the frames, ``--aperture wide`` draws
-  cameras from the wider family, ``--physics-radius camera --radius-error E`` gives the
-  physics channel each camera's true radius off by a relative error of std E. All are
-  recorded in the run's state and the exported weights' card.
-* Curriculum over steps: training starts on steps 0..``--start-max-step`` and admits one
-  more step every ``--ramp`` batches up to ``--max-step``; harder steps get more weight.
-* Adam (lr 10^-2.5), binary cross-entropy, learning rate halved on a validation plateau
-  (down to 1e-5); ``--restart-lr LR@BATCH[,...]`` raises it again once at each such batch
-  (warm restarts, recorded in the state and the card).
-* ``--devices all|N`` (:mod:`hdc.distribute`): data-parallel over N replicas with the
-  framework's own mechanism (MirroredStrategy on TensorFlow, ``keras.distribution`` on
-  JAX). ``--batch-size`` is per device, so a new run's global batch is N times it; the
-  default learning rate is scaled by N (linear scaling rule) and the default batch workers
-  are N. The run keeps its global batch, so it resumes on any device count dividing it.
-* Checkpoints every ``--checkpoint-minutes`` and on Ctrl-C; CSV log; progress bar; a
-  periodic OCR validation (official scoring) keeps the weights with the best mean score:
-  on generated frames, or with ``--data`` on the folder's held-out frames.
+* Adam, binary cross-entropy, the rate halved on a validation plateau (down to 1e-5);
+  ``--restart-lr LR@BATCH[,...]`` raises it again once at each such batch.
+* ``--devices all|N`` (:mod:`hdc.distribute`): data-parallel over N replicas; the run keeps
+  its global batch, so it resumes on any device count dividing it.
+* Checkpoints, a CSV log, a progress bar; a periodic OCR validation (official scoring)
+  keeps the weights with the best mean score: on generated frames, or with ``--data`` on
+  the folder's held-out frames.
 """
 
 from __future__ import annotations
@@ -57,7 +46,8 @@ from hdc.config import CONFIGS, PRECISIONS, ModelConfig
 from hdc.distribute import Replicas, parse_devices, prepare, resolve_precision, setup
 from hdc.forward import TRAINING_APERTURES
 from hdc.keras_import import import_keras
-from hdc.render import RENDER_SETTINGS, RENDERS, RenderRanges
+from hdc.render import RENDER_SETTINGS, TRAINING_RENDERS, RenderRanges
+from hdc.run_settings import LEARNING_RATE, RunSettings
 from hdc.streams import (  # noqa: F401  (the data side, re-exported for the trainer's users)
     CAMERA_RADIUS_ERROR,
     GRID,
@@ -73,10 +63,6 @@ from hdc.streams import (  # noqa: F401  (the data side, re-exported for the tra
     step_weights,
     validation_batches,
 )
-
-LEARNING_RATE = 10**-2.5
-FINE_TUNE_LEARNING_RATE = 10**-3.5
-"""Default with ``--init``: ten times lower, so fine-tuning refines instead of relearning."""
 
 
 def recalibrate_batchnorm(
@@ -214,9 +200,14 @@ class Trainer:
         workers: int = 1,
         precision: str = "float32",
         replicas: Replicas | None = None,
+        init: str | None = None,
     ):
         keras = import_keras()
 
+        self.last_val: float | None = None
+        """The latest validation loss (from the log when resumed)."""
+        self.init = init
+        """The weights the run started from (kept in its state, so a resumed run's card names them)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg, self.source, self.seed, self.batch_size = cfg, source, seed, batch_size
@@ -470,17 +461,15 @@ def export(
         "keras_version": keras.__version__,
         "max_step_trained": trainer.curriculum.allowed(trainer.state["batch"]),
         "min_step_trained": trainer.curriculum.min_step,
-        "val_loss": getattr(trainer, "last_val", None),
+        "val_loss": trainer.last_val,
         "validation_ocr_per_step": ocr,
         "precise_bn_batches": precise_bn,
         "commit": _git_commit(),
     }
     if trainer.state.get("lr_restarts"):
         card["lr_restarts"] = trainer.state["lr_restarts"]
-    if getattr(trainer, "init", None):
+    if trainer.init:
         card["initialized_from"] = trainer.init
-    if "grow_gate_bias" in trainer.state:
-        card["grow_gate_bias"] = trainer.state["grow_gate_bias"]
     if cal is not None:
         card["calibration"] = cal.to_json()
     hmodel.save(model if model is not None else trainer.model, trainer.cfg, stem, card)
@@ -526,399 +515,130 @@ def parse_restarts(text: str) -> list[tuple[float, int]]:
     return sorted(out, key=lambda r: r[1])
 
 
-_UNSET = object()
-
-
-STREAM_DEFAULTS: dict[str, object] = {
-    "render": None,
-    "picture_share": 0.0,
-    "aperture": "classic",
-    "physics_radius": "table",
-    "radius_error": CAMERA_RADIUS_ERROR,
-    "augment": False,
-}
-"""The generated pairs' settings of a run from scratch that names none of them (the
-classic renderer and cameras); ``render`` None is the fixed renderer, else its ranges' JSON."""
-
-_CARD_KEYS: dict[str, str] = {"aperture": "aperture_family"}
-"""Where a setting sits in a weights' card when its name there differs."""
-
-
-def stream_settings(a: argparse.Namespace, card: dict | None) -> tuple[dict[str, object], list[str]]:
-    """The generated pairs' settings of a new run, and which of them came from ``card``.
-
-    Each is the command line's where given; else, for a fine-tune (``--init``), the one the
-    init weights were trained with as their card records it, so that the generated share
-    keeps showing the network what it learned on (its renderer, camera family, pictures,
-    physics radius) instead of falling back to the classic stream; else
-    :data:`STREAM_DEFAULTS`. ``--render-set`` narrows whichever randomized ranges apply.
-    """
-    card = card or {}
-    wanted: dict[str, object] = {}
-    inherited: list[str] = []
-    given = {
-        "picture_share": a.picture_share,
-        "aperture": a.aperture,
-        "physics_radius": a.physics_radius,
-        "radius_error": a.radius_error,
-        "augment": a.augment,
-    }
-    given = {k: v for k, v in given.items() if v is not None}
-    if a.render is not None:  # "fixed" is given as None, the fixed renderer
-        given["render"] = RENDERS["random"].to_json() if a.render == "random" else None
-    for key, default in STREAM_DEFAULTS.items():
-        card_key = _CARD_KEYS.get(key, key)
-        if key in given:
-            wanted[key] = given[key]
-        elif card.get(card_key) is not None:
-            wanted[key] = card[card_key]
-            inherited.append(key)
-        else:
-            wanted[key] = default
-    if wanted["render"] is None:
-        if "picture_share" in inherited:  # pictures come with the randomized renderer only
-            wanted["picture_share"] = 0.0
-            inherited.remove("picture_share")
-        if a.render_set or wanted["picture_share"]:
-            raise ValueError("--render-set and --picture-share need --render random")
-    elif a.render_set:
-        wanted["render"] = RenderRanges.from_json(wanted["render"]).with_settings(a.render_set).to_json()
-    return wanted, inherited
-
-
-def _shown(value: object) -> object:
-    """A setting as a note shows it (a rendering's ranges, a dict, as ``random``)."""
-    return "random" if isinstance(value, dict) else value
-
-
-def run_setting(run_dir: Path, key: str, requested, missing=_UNSET):
-    """A setting a run started with: the value in its state.json, else ``requested``.
-
-    Resuming must replay the same batches, so a run keeps its data and curriculum settings;
-    asking for another one prints a note and is ignored. ``missing``: the value for runs
-    saved before the setting was recorded (default: take ``requested``).
-    """
-    state_file = Path(run_dir) / "state.json"
-    if not state_file.is_file():
-        return requested
-    state = json.loads(state_file.read_text())
-    if key not in state:
-        return requested if missing is _UNSET else missing
-    value = state[key]
-    if value != requested:
-        shown = value.get("name", value) if isinstance(value, dict) else value
-        print(f"note: {run_dir} was started with {key}={shown}; keeping it", file=sys.stderr)
-    return value
-
-
-def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m hdc.train``'s command line (the rarer knobs: ``--set``)."""
+    from hdc.run_settings import PRESETS, SETTABLE
 
     p = argparse.ArgumentParser(prog="python -m hdc.train", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="run folder (checkpoints, log.csv); rerun to resume")
-    p.add_argument(
-        "--config",
-        default=None,
-        help=f"one of {', '.join(CONFIGS)} (default physics16, or the --init weights' own config)",
-    )
+    p.add_argument("--preset", help=f"the settings a shipped network was trained with: {', '.join(PRESETS)}")
+    p.add_argument("--config", help=f"one of {', '.join(CONFIGS)} (default physics16, or the --init weights' own)")
     p.add_argument("--data", help="dataset root in the HDC layout (default: generated stream)")
-    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/physics16_rank8")
+    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. weights/unet16")
+    p.add_argument("--calibration", help="calibration JSON (python -m hdc.calibrate); default DATA/calibration.json")
+    p.add_argument("--generated-share", type=float, default=0.3, help="with --data: generated pairs mixed in")
+    p.add_argument("--seed", type=int, default=None, help="seed of every batch (default 0)")
     p.add_argument(
-        "--grow-gate-bias",
-        type=float,
-        default=None,
-        help="when --config appends refinement iterations to the --init network: their gates' initial bias "
-        "(default -2, gate 0.12; 0 starts them half open; hdc.model.grow)",
+        "--lr", type=float, default=None, help="initial learning rate (default 10^-2.5, 10^-3.5 with --init, x devices)"
     )
-    p.add_argument(
-        "--calibration",
-        help="calibration JSON (python -m hdc.calibrate); default DATA/calibration.json when it exists",
-    )
-    p.add_argument(
-        "--generated-share",
-        type=float,
-        default=0.3,
-        help="with --data: share of generated pairs mixed in (default 0.3; 0: folder only)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="initial learning rate (default 10^-2.5, 10^-3.5 with --init, times the number of devices; "
-        "a given value is taken as is)",
-    )
-    p.add_argument(
-        "--restart-lr",
-        default=None,
-        metavar="LR@BATCH[,...]",
-        help="warm restarts: set the learning rate to LR when the run reaches batch BATCH (each once; recorded "
-        "in the state, so the same command resumes exactly), e.g. 2.5e-4@10400,2.5e-4@15500",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="crops per device and step (default 16); the global batch is this times --devices",
-    )
-    p.add_argument(
-        "--devices",
-        default="1",
-        metavar="all|N",
-        help="data-parallel training on N devices (GPUs; without GPUs, N logical CPU devices) or all GPUs; "
-        "default 1 (hdc.distribute)",
-    )
+    p.add_argument("--restart-lr", default=None, metavar="LR@BATCH[,...]", help="warm restarts, e.g. 2.5e-4@10400")
+    p.add_argument("--batch-size", type=int, default=16, help="crops per device and step (default 16)")
+    p.add_argument("--devices", default="1", metavar="all|N", help="data-parallel devices (hdc.distribute)")
     p.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
     p.add_argument("--max-batches", type=int, default=None, help="stop after this many batches in total")
-    p.add_argument("--epoch", type=int, default=50, help="batches between validations")
-    p.add_argument(
-        "--start-max-step", type=int, default=None, help="curriculum start (default 9; all steps with --init)"
-    )
-    p.add_argument("--max-step", type=int, default=19)
-    p.add_argument(
-        "--min-step",
-        type=int,
-        default=0,
-        help="leave steps below this out of training (a fine-tune aimed at the failing steps; default 0)",
-    )
-    p.add_argument("--ramp", type=int, default=300, help="batches per admitted extra step")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument(
-        "--ocr-every",
-        type=int,
-        default=10,
-        help="epochs between OCR validations (0: never); with --data on the folder's held-out frames",
-    )
-    p.add_argument("--ocr-steps", default="2,4,6,8,10,12,14,16,18", help="generated OCR validation: steps")
-    p.add_argument("--ocr-per-step", type=int, default=3, help="generated OCR validation: frames per step")
-    p.add_argument("--export", type=Path, default=None, help="write best weights here (e.g. weights/physics16_rank8)")
-    p.add_argument(
-        "--precise-bn",
-        type=int,
-        default=64,
-        help="batches for recomputing the BatchNorm statistics of validated/exported weights (0: off)",
-    )
-    p.add_argument(
-        "--jit",
-        action="store_true",
-        help="TensorFlow backend: compile the training step with XLA (slower than without on the 2-core CPU, "
-        "README Speed)",
-    )
+    p.add_argument("--export", type=Path, default=None, help="write the best weights here (e.g. weights/NAME)")
     p.add_argument(
         "--precision",
         choices=(*PRECISIONS, "auto"),
-        default="float32",
-        help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on GPUs and on CPUs with "
-        "bfloat16 units, many times slower on CPUs without: README Speed); auto: mixed_bfloat16 where the "
-        "machine has either, else float32; validation, export and inference stay float32",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
         default=None,
-        help="processes making training batches ahead of the trainer (same batches as 1; for accelerators; "
-        "default: one per device)",
+        help="float32 (default), mixed_bfloat16, or auto (mixed_bfloat16 on a GPU or a CPU with bfloat16 units)",
     )
-    p.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="generated pairs: symbols, small rotations, random flips (a run keeps the setting it started with)",
-    )
-    p.add_argument(
-        "--physics-radius",
-        choices=PHYSICS_RADII,
-        default=None,
-        help="generated pairs: physics channel at the step's table radius (default) or at the camera's true "
-        "radius, as inference sees it with blind radius refinement (a run keeps the setting it started with)",
-    )
+    p.add_argument("--workers", type=int, default=None, help="processes making batches (default: one per device)")
     p.add_argument(
         "--render",
-        choices=("fixed", "random"),
+        choices=TRAINING_RENDERS,
         default=None,
-        help="generated pairs: text rendering, the classic fixed renderer (default) or drawn per frame from the "
-        "training ranges (hdc.render; a run keeps the setting it started with)",
+        help="generated pairs' text: fixed (the classic renderer, default), random (the shipped networks' "
+        "ranges) or broad (15 faces per family, glyph variation); a run keeps what it started with",
     )
     p.add_argument(
-        "--render-set",
-        default="",
-        metavar="K=LO:HI,...",
-        help=f"with --render random: override ranges (keys: {', '.join(RENDER_SETTINGS)})",
+        "--render-set", default="", metavar="K=LO:HI,...", help=f"narrow the ranges ({', '.join(RENDER_SETTINGS)})"
     )
+    p.add_argument("--aperture", choices=TRAINING_APERTURES, default=None, help="generated pairs' camera family")
     p.add_argument(
-        "--picture-share",
-        type=float,
-        default=None,
-        help="with --render random: share of generated frames showing pictures instead of text (e.g. 0.2)",
+        "--set", action="append", default=[], metavar="K=V,...", help=f"other settings: {', '.join(SETTABLE)}"
     )
-    p.add_argument(
-        "--aperture",
-        choices=TRAINING_APERTURES,
-        default=None,
-        help="generated pairs: camera family (wide: more blade counts, rims, radius spread and noise; "
-        "broad: wide with triangles and 12-gons; freeform: wide or smooth irregular outlines)",
-    )
-    p.add_argument(
-        "--radius-error",
-        type=float,
-        default=None,
-        help=f"with --physics-radius camera: relative std of the physics radius around the true one "
-        f"(default {CAMERA_RADIUS_ERROR})",
-    )
-    a = p.parse_args(argv)
-    try:
-        devices = parse_devices(a.devices)
-        restarts = parse_restarts(a.restart_lr or "")
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    prepare(devices)  # before the backend starts (JAX's logical CPU devices)
+    return p
 
+
+def _load(a: argparse.Namespace):
+    """Activate the calibration and load the init weights (model, config, card) or None."""
     from hdc import calibration as hcal
-    from hdc.model import GROW_GATE_BIAS, deepen, grow, load
+    from hdc.model import load
 
-    try:
-        cal_path = a.calibration
-        if cal_path is None and a.data and (Path(a.data) / "calibration.json").is_file():
-            cal_path = str(Path(a.data) / "calibration.json")
-        init = load(a.init) if a.init else None
-        if cal_path:
-            hcal.activate(cal_path)
-            print(f"calibration: {cal_path}", file=sys.stderr)
-        elif init is not None and init[2].get("calibration"):
-            hcal.activate(hcal.Calibration.from_json(init[2]["calibration"], f"{a.init} model card"))
-        if a.config is not None and a.config not in CONFIGS:
-            raise ValueError(f"unknown config {a.config!r}; choose from {', '.join(CONFIGS)}")
-        # an explicit config may differ from the init weights' in its inputs (e.g. rank8
-        # medians), as long as the layers have the same shapes
-        cfg = CONFIGS[a.config] if a.config else (init[1] if init is not None else CONFIGS["physics16"])
-        cfg = ModelConfig.from_json(run_setting(a.run_dir, "config", cfg.to_json()))  # a resumed run keeps its own
-        seed = run_setting(a.run_dir, "seed", a.seed)
-        wanted, inherited = stream_settings(a, init[2] if init is not None else None)
-        if inherited and not (Path(a.run_dir) / "state.json").is_file():
-            shown = ", ".join(f"{k}={_shown(wanted[k])}" for k in inherited)
-            print(f"generated pairs as {a.init} was trained: {shown}", file=sys.stderr)
-        augment = bool(run_setting(a.run_dir, "augment", wanted["augment"], missing=False))
-        physics_radius = run_setting(a.run_dir, "physics_radius", wanted["physics_radius"], missing="table")
-        render_json = run_setting(a.run_dir, "render", wanted["render"], missing=None)
-        render = RenderRanges.from_json(render_json) if render_json is not None else None
-        picture_share = float(run_setting(a.run_dir, "picture_share", wanted["picture_share"], missing=0.0))
-        aperture = run_setting(a.run_dir, "aperture", wanted["aperture"], missing="classic")
-        radius_error = float(
-            run_setting(a.run_dir, "radius_error", wanted["radius_error"], missing=CAMERA_RADIUS_ERROR)
-        )
-        stream = StreamSource(
-            cfg,
-            augment=augment,
-            physics_radius=physics_radius,
-            render=render,
-            picture_share=picture_share,
-            aperture=aperture,
-            radius_error=radius_error,
-        )
-        if a.data:
-            folder = FolderSource(a.data, cfg, seed=seed)
-            source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
-        else:
-            source = stream
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        replicas = setup(devices)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if a.precision == "auto":
-        a.precision = resolve_precision(a.precision)
-        print(f"precision auto: {a.precision}", file=sys.stderr)
-    n_dev = replicas.count
-    start = a.start_max_step if a.start_max_step is not None else (a.max_step if init is not None else 9)
-    # what decides the batches stays as the run started, whatever a later command says;
-    # batch_size is the global batch (per device x devices), so a run resumes on any number
-    # of devices that divides it with the same batches
-    settings = {"batch_size": a.batch_size * n_dev, "start_max_step": start, "max_step": a.max_step, "ramp": a.ramp}
-    settings = {k: run_setting(a.run_dir, k, v) for k, v in settings.items()}
-    settings["min_step"] = run_setting(a.run_dir, "min_step", a.min_step, missing=0)
-    try:
-        cur = Curriculum(
-            settings["start_max_step"], settings["max_step"], settings["ramp"], min_step=settings["min_step"]
-        )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    # linear scaling of the learning rate with the global batch (Goyal et al. 2017, "Accurate,
-    # large minibatch SGD"); a resumed run keeps its own learning rate from its state
-    lr = a.lr if a.lr is not None else (FINE_TUNE_LEARNING_RATE if init is not None else LEARNING_RATE) * n_dev
-    batch_size = settings["batch_size"]
-    workers = a.workers if a.workers is not None else n_dev
+    cal_path = a.calibration
+    if cal_path is None and a.data and (Path(a.data) / "calibration.json").is_file():
+        cal_path = str(Path(a.data) / "calibration.json")
+    init = load(a.init) if a.init else None
+    if cal_path:
+        hcal.activate(cal_path)
+        print(f"calibration: {cal_path}", file=sys.stderr)
+    elif init is not None and init[2].get("calibration"):
+        hcal.activate(hcal.Calibration.from_json(init[2]["calibration"], f"{a.init} model card"))
+    return init
+
+
+def _trainer(a: argparse.Namespace, settings: RunSettings, source, replicas: Replicas, init) -> Trainer:
+    """The run's trainer, started from the init weights when it is new."""
     try:
         tr = Trainer(
             a.run_dir,
-            cfg,
+            settings.config,
             source,
-            seed,
-            batch_size,
-            cur,
+            settings.seed,
+            settings.batch_size,
+            settings.curriculum(),
             jit=a.jit,
-            lr=lr,
-            workers=workers,
+            lr=settings.lr,
+            workers=a.workers if a.workers is not None else replicas.count,
             precision=a.precision,
             replicas=replicas,
         )
     except ValueError as exc:  # a resumed global batch that does not split over these devices
-        print(f"error: {a.run_dir}: {exc}", file=sys.stderr)
-        return 2
-    tr.state.update(
-        settings,
-        seed=seed,
-        augment=augment,
-        physics_radius=physics_radius,
-        config=cfg.to_json(),
-        render=render_json,
-        picture_share=picture_share,
-        aperture=aperture,
-        radius_error=radius_error,
-    )
+        raise ValueError(f"{a.run_dir}: {exc}") from None
+    tr.state.update(settings.to_state())
     if init is not None and tr.state["batch"] == 0:
         try:
-            deeper = cfg.arch == "unet" and cfg.depth > init[1].depth
-            grows = not deeper and cfg.n_refinements > init[1].n_refinements
-            if a.grow_gate_bias is not None and not grows:
-                print("note: --grow-gate-bias applies only when the config adds iterations", file=sys.stderr)
-            if deeper:
-                deepen(tr.model, cfg, init[0], init[1])
-                print(f"deepened from {a.init}: depth {init[1].depth} -> {cfg.depth}", file=sys.stderr)
-            elif grows:
-                bias = GROW_GATE_BIAS if a.grow_gate_bias is None else a.grow_gate_bias
-                grow(tr.model, cfg, init[0], init[1], gate_bias=bias)
-                tr.state["grow_gate_bias"] = bias
-                added = cfg.n_refinements - init[1].n_refinements
-                print(f"grown from {a.init}: {added} refinement iterations added, gate bias {bias:g}", file=sys.stderr)
-            else:
-                tr.model.set_weights(init[0].get_weights())
+            tr.model.set_weights(init[0].get_weights())
         except ValueError as exc:
-            print(f"error: --init {a.init} ({init[1].name}) does not fit config {cfg.name}: {exc}", file=sys.stderr)
-            return 2
-    # the weights a run started from, kept in its state so that a resumed run's card names them
+            raise ValueError(
+                f"--init {a.init} ({init[1].name}) does not fit config {settings.config.name}: {exc}"
+            ) from None
     tr.init = tr.state.get("init") if tr.state["batch"] else a.init
     tr.state["init"] = tr.init
-    keras = import_keras()
+    return tr
 
-    machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
-    if a.precision != "float32":
-        machine += f", {a.precision}"
-    if replicas.count > 1:
-        machine += f", {replicas.describe()}"
+
+def _validate(tr: Trainer, a: argparse.Namespace, source, render, machine: str) -> dict[int, float]:
+    """One OCR validation (the folder's held-out frames with --data, else generated frames);
+    the best weights so far go to ``RUN/best`` and ``--export``."""
+    final = tr.final_model(a.precise_bn)
+    if a.data:  # the folder's own held-out frames: what the fine-tune is for
+        ocr = folder_ocr_validation(final, tr.cfg, source.val, a.run_dir / "ocr")
+    else:
+        steps = [int(s) for s in a.ocr_steps.split(",") if s.strip()]
+        ocr = ocr_validation(final, tr.cfg, steps, a.ocr_per_step, tr.seed, a.run_dir / "ocr", render)
+    mean = float(np.mean(list(ocr.values()))) if ocr else float("nan")
+    if ocr and (tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]):
+        tr.state["best_ocr"] = mean
+        export(tr, a.run_dir / "best", ocr, machine, final, a.precise_bn)
+        if a.export:
+            export(tr, a.export, ocr, machine, final, a.precise_bn)
+    with (a.run_dir / "ocr_history.jsonl").open("a") as fh:
+        fh.write(json.dumps({"batch": tr.state["batch"], "ocr": ocr}) + "\n")
+    return ocr
+
+
+def _train(tr: Trainer, a: argparse.Namespace, source, render, restarts, machine: str) -> None:
+    """Train until the budget, the batch limit or a stop signal; checkpoints as it goes."""
+    from tqdm import tqdm
+
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     t_end = time.monotonic() + a.hours * 3600
     last_ckpt = time.monotonic()
-    ocr_steps = [int(s) for s in a.ocr_steps.split(",") if s.strip()]
-    print(f"run {a.run_dir}: config {cfg.name}, resuming at batch {tr.state['batch']}, {machine}", file=sys.stderr)
     bar = tqdm(desc="train", unit="batch", initial=tr.state["batch"])
-    first_batch = tr.state["batch"]
     epochs_done = 0
     while not stop["flag"] and time.monotonic() < t_end:
         if a.max_batches is not None and tr.state["batch"] >= a.max_batches:
@@ -932,45 +652,75 @@ def main(argv: list[str] | None = None) -> int:
         tr.state["seconds"] += time.monotonic() - t0
         bar.update(len(losses))
         epochs_done += 1
-        ocr = None
-        if a.ocr_every and epochs_done % a.ocr_every == 0:
-            final = tr.final_model(a.precise_bn)
-            if a.data:  # the folder's own held-out frames: what the fine-tune is for
-                ocr = folder_ocr_validation(final, cfg, source.val, a.run_dir / "ocr")
-            else:
-                ocr = ocr_validation(final, cfg, ocr_steps, a.ocr_per_step, seed, a.run_dir / "ocr", render)
-            mean = float(np.mean(list(ocr.values()))) if ocr else float("nan")
-            if ocr and (tr.state["best_ocr"] is None or mean > tr.state["best_ocr"]):
-                tr.state["best_ocr"] = mean
-                export(tr, a.run_dir / "best", ocr, machine, final, a.precise_bn)
-                if a.export:
-                    export(tr, a.export, ocr, machine, final, a.precise_bn)
-            (a.run_dir / "ocr_history.jsonl").open("a").write(
-                json.dumps({"batch": tr.state["batch"], "ocr": ocr}) + "\n"
-            )
+        ocr = _validate(tr, a, source, render, machine) if a.ocr_every and epochs_done % a.ocr_every == 0 else None
         tr.end_of_epoch(float(np.mean(losses)), ocr)
-        bar.set_postfix(
-            loss=f"{np.mean(losses):.4f}",
-            val=f"{tr.last_val:.4f}",
-            lr=f"{tr.state['lr']:.1e}",
-            steps=f"{cur.min_step}-{cur.allowed(tr.state['batch'])}",
-        )
+        cur = tr.curriculum
+        steps = f"{cur.min_step}-{cur.allowed(tr.state['batch'])}"
+        loss, lr = f"{np.mean(losses):.4f}", f"{tr.state['lr']:.1e}"
+        bar.set_postfix(loss=loss, val=f"{tr.last_val:.4f}", lr=lr, steps=steps)
         if time.monotonic() - last_ckpt > a.checkpoint_minutes * 60:
             tr.checkpoint()
             last_ckpt = time.monotonic()
+    bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hdc.train``: start or resume a run (see the module docstring)."""
+    from hdc.run_settings import apply_preset, resolve
+
+    a = build_parser().parse_args(argv)
+    try:
+        apply_preset(a)
+        a.precision = a.precision or "float32"
+        devices = parse_devices(a.devices)
+        restarts = parse_restarts(a.restart_lr or "")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    prepare(devices)  # before the backend starts (JAX's logical CPU devices)
+    try:
+        init = _load(a)
+        replicas = setup(devices)
+        settings = resolve(a, init, replicas.count)
+        if settings.inherited and not (Path(a.run_dir) / "state.json").is_file():
+            shown = ", ".join(f"{k}={_shown(getattr(settings, k))}" for k in settings.inherited)
+            print(f"generated pairs as {a.init} was trained: {shown}", file=sys.stderr)
+        stream = settings.stream()
+        source = stream
+        if a.data:
+            folder = FolderSource(a.data, settings.config, seed=settings.seed)
+            source = MixedSource(folder, stream, a.generated_share) if a.generated_share > 0 else folder
+        if a.precision == "auto":
+            a.precision = resolve_precision(a.precision)
+            print(f"precision auto: {a.precision}", file=sys.stderr)
+        tr = _trainer(a, settings, source, replicas, init)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    keras = import_keras()
+    machine = f"{machine_description()}, Keras backend {keras.backend.backend()}"
+    machine += "" if a.precision == "float32" else f", {a.precision}"
+    machine += f", {replicas.describe()}" if replicas.count > 1 else ""
+    print(f"run {a.run_dir}: config {tr.cfg.name}, resuming at batch {tr.state['batch']}, {machine}", file=sys.stderr)
+    first_batch = tr.state["batch"]
+    _train(tr, a, source, stream.render, restarts, machine)
     if tr.state["batch"] > first_batch and machine not in tr.state.setdefault("machines", []):
         tr.state["machines"].append(machine)
     tr.checkpoint()
     export(tr, a.run_dir / "last", None, machine, tr.final_model(a.precise_bn), a.precise_bn)
-    bar.close()
     tr.close()
+    val = float("nan") if tr.last_val is None else tr.last_val
     print(
         f"stopped at batch {tr.state['batch']} ({tr.state['samples']} crops, {tr.state['seconds'] / 3600:.2f} h "
-        f"training); val loss {getattr(tr, 'last_val', float('nan')):.4f}; best OCR {tr.state['best_ocr']}; "
-        f"checkpoint {tr.ckpt}",
+        f"training); val loss {val:.4f}; best OCR {tr.state['best_ocr']}; checkpoint {tr.ckpt}",
         file=sys.stderr,
     )
     return 0
+
+
+def _shown(value: object) -> object:
+    """A setting as a note shows it (a rendering's ranges, a dict, as ``random``)."""
+    return "random" if isinstance(value, dict) else value
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Train on an accelerator machine for a fixed number of minutes: one or two runs side by
 # side, each with several processes making batches (a GPU waits on data, not math).
-# By default it resumes the committed long run runs/unet16_long alone (the run keeps the
-# settings it started with, batch size and past warm restarts included, so it continues
-# batch for batch; A_ARGS="--restart-lr LR@BATCH" adds a future restart). The epoch length
-# is not a run setting: here it is 100 batches, so a plateau is judged over 600 batches
-# (docs/runs/unet16_long/COMMAND.sh on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
+# By default it starts or resumes the campaign on the broadened text prior, runs/unet16_text
+# (hdc.train --preset unet16_text: from weights/unet16, 15 faces per family with glyph
+# variation); a run keeps the settings it started with, batch size and past warm restarts
+# included, so it continues batch for batch (A_ARGS="--restart-lr LR@BATCH" adds a future
+# restart). The epoch length is not a run setting: here it is 100 batches, so a plateau is
+# judged over 600 batches (the preset on the CPU: 150, i.e. 900); EPOCH=150 keeps that.
 # A_NAME/A_ARGS and B_NAME/B_ARGS in the environment replace it (hdc.train arguments
-# after the run folder), e.g. B_NAME=u32 B_ARGS="--config unet32 --render random"; a name
+# after the run folder), e.g. B_NAME=u16 B_ARGS="--preset unet16_rand"; a name
 # that exists under runs/ resumes that committed run. A_ARGS / B_ARGS come after the
 # script's own options (batch, hours, epoch, OCR, checkpoints), so they override them.
 # The backend is JAX when it trains a batch there, else PyTorch (Keras 3 runs on both; such
 # machines may lack TensorFlow); BACKEND=torch tries PyTorch first. Dilated networks
-# (configs dilated16*, grown16) are slow under JAX on the GPU: XLA materializes the dilation as
+# (experiments/configs.py: dilated16*, grown16) are slow under JAX on the GPU: XLA materializes the dilation as
 # padding instead of using cuDNN's dilated kernels (openxla/xla PR 32231 measured 15-23x
 # slower than PyTorch); hdc.model builds them by phase decomposition there
 # (PhaseDilatedConv2D). Run folders are packed into OUT_DIR/runs.tgz every
@@ -64,10 +65,10 @@ fi
 echo "backend $KERAS_BACKEND" | tee -a "$out/device.txt"
 
 hours=$(python3 -c "print($minutes / 60)")
-common=(--batch-size "${BATCH:-64}" --hours "$hours" --epoch "${EPOCH:-100}" --ocr-every 0 --precise-bn 0 --checkpoint-minutes 1)
-a_name=${A_NAME:-unet16_long}
+common=(--batch-size "${BATCH:-64}" --hours "$hours" --set epoch="${EPOCH:-100}" --set ocr_every=0 --set precise_bn=0 --set checkpoint_minutes=1)
+a_name=${A_NAME:-unet16_text}
 b_name=${B_NAME:-none}
-read -r -a a_args <<<"${A_ARGS-}"
+read -r -a a_args <<<"${A_ARGS---preset unet16_text}"
 read -r -a b_args <<<"${B_ARGS-}"
 # a run of that name in the repository's runs/ (e.g. A_NAME=gpu_ft16 A_ARGS="") is resumed
 for name in "$a_name" "$b_name"; do # (B_NAME=none: run A alone)

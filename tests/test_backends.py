@@ -26,7 +26,10 @@ norm = np.clip(1 - 0.6 * rng.random((120, 180)), 0, 1).astype(np.float32)
 out = pipeline.load_deblurrer('network').restore_small(norm, 6) if pipeline.default_weights_available() else norm
 np.save({out!r}, out)
 # the dilated config, with the same seeded weights on every backend
-md = build_model('dilated16')
+from dataclasses import replace
+from hdc.config import CONFIGS
+dilated = replace(CONFIGS['physics16_rank8'], name='dilated16', crop=224, dilations=(1, 3))
+md = build_model(dilated)
 for v in md.weights:
     fill = np.ones(v.shape) if 'moving_variance' in v.path else rng.normal(0, 0.1, v.shape)
     v.assign(fill.astype(np.float32))
@@ -34,7 +37,7 @@ x = rng.random((1, 120, 120, 6)).astype(np.float32)
 y = keras.ops.convert_to_numpy(md([x, np.full((1, 1), 12.0, np.float32)], training=False))
 np.save({out!r}.replace('.npy', '_dilated.npy'), y)
 # and with the dilation computed by phase decomposition (the choice on JAX with a GPU)
-mp = build_model('dilated16', phase_dilation=True)
+mp = build_model(dilated, phase_dilation=True)
 mp.set_weights(md.get_weights())
 y = keras.ops.convert_to_numpy(mp([x, np.full((1, 1), 12.0, np.float32)], training=False))
 np.save({out!r}.replace('.npy', '_phase.npy'), y)

@@ -137,8 +137,8 @@ def test_run_started_on_two_devices_resumes_on_one(tmp_path, backend):
     device (same global batch, same learning rate); the card records the devices; a
     global batch that does not split over the devices is a clear error."""
     drive = TINY_UNET + "import sys\nsys.exit(train.main(sys.argv[1:]))\n"
-    common = ["--config", "tiny_unet", "--lr", "1e-3", "--epoch", "2", "--ocr-every", "0", "--workers", "1"]
-    common += ["--precise-bn", "0"]
+    common = ["--config", "tiny_unet", "--lr", "1e-3", "--set", "epoch=2,ocr_every=0", "--workers", "1"]
+    common += ["--set", "precise_bn=0"]
     split, straight = str(tmp_path / "split"), str(tmp_path / "straight")
     r = _python(drive, split, *common, "--devices", "2", "--batch-size", "2", "--max-batches", "2", backend=backend)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -175,8 +175,8 @@ def test_jax_validation_does_not_depend_on_the_device_count(tmp_path):
     runs on a one-device copy instead, so 3 devices and 1 give the same validation loss
     after the same training."""
     drive = TINY_UNET + "import sys\nsys.exit(train.main(sys.argv[1:]))\n"
-    common = ["--config", "tiny_unet", "--lr", "1e-3", "--epoch", "2", "--ocr-every", "0", "--workers", "1"]
-    common += ["--precise-bn", "0", "--max-batches", "2"]
+    common = ["--config", "tiny_unet", "--lr", "1e-3", "--set", "epoch=2,ocr_every=0", "--workers", "1"]
+    common += ["--set", "precise_bn=0", "--max-batches", "2"]
     r = _python(drive, str(tmp_path / "d3"), *common, "--devices", "3", "--batch-size", "1", backend="jax")
     assert r.returncode == 0, r.stderr[-3000:]
     r = _python(drive, str(tmp_path / "d1"), *common, "--devices", "1", "--batch-size", "3", backend="jax")

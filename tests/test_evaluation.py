@@ -314,7 +314,7 @@ def test_gallery_draws_one_row_per_step_present(tiny_dataset, tmp_path, capsys):
     rows = gallery.gallery_rows(tiny_dataset, [0, 4, 8], "Times", None)
     assert [step for step, _ in rows] == [0, 4]  # step 8 is not in the tiny set
     for _, crops in rows:
-        assert len(crops) == 3 and all(c.shape == (800, 1760) for c in crops)
+        assert len(crops) == 3 and all(c.shape == (920, 1760) for c in crops)
         assert all(0.0 <= c.min() and c.max() <= 1.0 for c in crops)
     blurred, network, sharp = (c.ravel() for c in rows[1][1])
     assert np.corrcoef(network, sharp)[0, 1] > np.corrcoef(blurred, sharp)[0, 1] + 0.1  # the network deblurs

@@ -26,7 +26,7 @@ def test_finetune_writes_weights_and_card_whose_outputs_differ(folder, small_wei
 
     out, run = tmp_path / "ft", tmp_path / "run"
     args = [str(folder), "--init", str(small_weights), "--out", str(out), "--run", str(run), "--max-batches", "6"]
-    assert finetune.main([*args, "--batch-size", "4", "--epoch", "3", "--ocr-every", "1", "--precise-bn", "0"]) == 0
+    assert finetune.main([*args, "--batch-size", "4", "--set", "epoch=3,ocr_every=1,precise_bn=0"]) == 0
     captured = capsys.readouterr()
     assert "no pairs for steps 1,2,3,5" in captured.err  # the tiny set has steps 0 and 4 only
     assert "| step | frames | init | fine-tuned |" in captured.out

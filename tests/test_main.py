@@ -315,3 +315,26 @@ def test_two_runs_into_one_folder_at_once_leave_every_png_valid(folder, tmp_path
     assert sorted(p.name for p in out.iterdir()) == names  # no partial or temporary file left
     for name in names:
         np.testing.assert_array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(alone / name)))
+
+
+def test_pip_install_deblurs_with_the_shipped_network_outside_the_checkout(folder, tmp_path):
+    """``pip install .`` carries the weights (``hdc_weights``): the installed ``hdc-deblur``,
+    run away from the repository, finds and uses the shipped network."""
+    pkg = tmp_path / "pkg"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(pkg)]
+    r = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (pkg / "hdc_weights" / "unet16.weights.h5").is_file() and not (pkg / "weights").exists()
+    env = {k: v for k, v in os.environ.items() if k != "HDC_WEIGHTS_DIR"}
+    env["PYTHONPATH"] = str(pkg)
+    where = subprocess.run(
+        [sys.executable, "-c", "import hdc.config as c; print(c.__file__); print(c.weights_dir())"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    module, weights = where.stdout.split()
+    assert module.startswith(str(pkg)) and weights == str(pkg / "hdc_weights"), where.stdout
+    out = tmp_path / "out"
+    cmd = [str(pkg / "bin" / "hdc-deblur"), str(folder), str(out), "4", "--no-radius-refinement", "--no-tta"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "method network unet16" in r.stderr and len(list(out.glob("*.png"))) == len(io.list_tiffs(folder))

@@ -226,49 +226,6 @@ def test_mixed_precision_build_keeps_the_global_policy_and_weights():
         build_model("physics16", precision="float16")
 
 
-def test_grow_keeps_the_function_and_trains_the_new_iterations():
-    from hdc.model import grow, keras
-
-    src_cfg = replace(CONFIGS["physics16_rank8"], name="small", n_refinements=2)
-    src = build_model(src_cfg)
-    rng = np.random.default_rng(3)
-    # non-trivial BatchNorm statistics and gates, as in trained weights
-    src.set_weights([w + rng.normal(0, 0.3, w.shape).astype(w.dtype) ** 2 for w in src.get_weights()])
-    cfg = replace(src_cfg, name="grown", n_refinements=4, dilations=(1, 1, 3, 3))
-    m = build_model(cfg)
-    grow(m, cfg, src, src_cfg)
-    x = rng.random((2, 70, 70, cfg.in_channels)).astype(np.float32)
-    steps = np.array([[3.0], [15.0]], np.float32)
-    a, b = np.asarray(src([x, steps], training=False)), np.asarray(m([x, steps], training=False))
-    d = cfg.margin - src_cfg.margin
-    assert d == 12 and b.shape[1] == a.shape[1] - 2 * d
-    assert np.abs(a[:, d:-d, d:-d] - b).max() < 1e-5
-    assert np.abs(a - 0.5).max() > 0.01  # not a constant output
-    # started half open (gate bias 0: post-processing rescaled by 16), still the same function
-    half = build_model(cfg)
-    grow(half, cfg, src, src_cfg, gate_bias=0.0)
-    assert np.abs(a[:, d:-d, d:-d] - np.asarray(half([x, steps], training=False))).max() < 1e-5
-    assert np.allclose(half.get_layer("refine_gate3").get_weights()[1], 0.0)
-    assert np.allclose(m.get_layer("refine_gate3").get_weights()[1], -2.0)
-    refused = build_model(cfg)
-    before = refused.get_weights()
-    with pytest.raises(ValueError, match="gate bias 5"):
-        grow(refused, cfg, src, src_cfg, gate_bias=5.0)
-    assert all(np.array_equal(u, v) for u, v in zip(before, refused.get_weights()))  # checked before any change
-    # the new convolution starts at zero and learns from the first batch
-    assert not np.any(m.get_layer("shared_d3").get_weights()[0])
-    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-    m.train_on_batch([x, steps], (rng.random(b.shape) > 0.5).astype(np.float32))
-    assert np.any(m.get_layer("shared_d3").get_weights()[0])
-    # only appended iterations with a new dilation rate keep the function
-    with pytest.raises(ValueError, match="dilation rates"):
-        grow(build_model(replace(src_cfg, n_refinements=3)), replace(src_cfg, n_refinements=3), src, src_cfg)
-    with pytest.raises(ValueError, match="extend"):
-        wide = replace(cfg, dim=8, subdim=8)
-        grow(build_model(wide), wide, src, src_cfg)
-    assert CONFIGS["grown16"].output_size(CONFIGS["grown16"].crop) == CONFIGS["physics16"].output_size(160)
-
-
 def test_darken_ink_and_where_the_pipeline_applies_it():
     """darken_ink keeps paper and ink, darkens greys; the pipeline applies it to the
     network's full-size output only (the classical baselines are already binary)."""

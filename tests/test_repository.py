@@ -60,3 +60,67 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 260
+
+
+def _library_imports() -> dict[str, set[str]]:
+    """Every hdc module's imports of other project modules (function-level ones too, those
+    under ``if TYPE_CHECKING:`` left out)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "hdc").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        skip = {
+            id(n)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)
+        }
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in ("hdc", "evaluation", "experiments") and len(parts) > 1:
+                    found.add(".".join(parts[:2]))
+                elif parts[0] in ("evaluation", "experiments"):
+                    found.add(parts[0])
+        graph[f"hdc.{path.stem}"] = found - {f"hdc.{path.stem}"}
+    return graph
+
+
+def test_the_library_has_no_import_cycle_and_never_imports_evaluation_or_experiments():
+    graph = _library_imports()
+    outside = {m: sorted(d for d in deps if not d.startswith("hdc.")) for m, deps in graph.items()}
+    assert not any(outside.values()), outside
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph.get(m, ())):
+            assert state.get(d) != 1, "import cycle: " + " -> ".join(path + [m, d])
+            if d in graph and d not in state:
+                visit(d, path + [m])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [])
+
+
+def test_no_library_function_is_over_80_lines():
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "hdc").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long

@@ -6,14 +6,16 @@ import argparse
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hdc import train
+from hdc import run_settings, train
 from hdc.model import CONFIGS
 
 TINY = replace(CONFIGS["physics16"], name="tiny", dim=8, subdim=8, n_refinements=2, crop=64)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _trainer(run_dir, source=None, seed=0):
@@ -40,7 +42,7 @@ def test_batches_are_pure_functions_of_seed_and_index():
 
 def test_dilated_configs_train(tmp_path):
     """Batches fit the dilated network's larger margin, and it trains (finite, falling loss)."""
-    cfg = CONFIGS["dilated16"]
+    cfg = replace(CONFIGS["physics16_rank8"], name="dilated16", crop=224, dilations=(1, 3))
     x, _, y = train.make_batch(train.StreamSource(cfg), cfg, train.Curriculum(start_max=12), 0, 0, 2)[:3]
     assert x.shape == (2, 224, 224, cfg.in_channels) and y.shape == (2, 224 - 2 * 53, 224 - 2 * 53, 1)
     tiny = replace(TINY, name="tiny_dilated", dilations=(1, 2))
@@ -153,7 +155,7 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     previous = calibration.active()
     try:
         args = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--init", str(init), "--max-batches", "4"]
-        args += ["--epoch", "2", "--ocr-every", "0", "--batch-size", "4", "--precise-bn", "2"]
+        args += ["--set", "epoch=2,ocr_every=0", "--batch-size", "4", "--set", "precise_bn=2"]
         assert train.main([*args, "--calibration", str(tmp_path / "cal.json")]) == 0
         assert calibration.active().radius(4) == 32.0
     finally:
@@ -164,7 +166,7 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     # the same run without precise BN: identical trained weights, only the BN statistics differ
     from hdc.model import load
 
-    plain_args = [str(tmp_path / "plain"), *args[1:-1], "0", "--calibration", str(tmp_path / "cal.json")]
+    plain_args = [str(tmp_path / "plain"), *args[1:-1], "precise_bn=0", "--calibration", str(tmp_path / "cal.json")]
     try:
         assert train.main(plain_args) == 0
     finally:
@@ -176,15 +178,15 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     assert json.loads((tmp_path / "plain" / "last.json").read_text())["precise_bn_batches"] == 0
     assert "30% generated" in card["trained_on"] and card["batches"] == 4
     # resumed (here: only re-exported) without --init, the card still names the start
-    resume = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--max-batches", "4", "--precise-bn", "0"]
+    resume = [str(tmp_path / "run"), "--data", str(tiny_dataset), "--max-batches", "4", "--set", "precise_bn=0"]
     try:
-        assert train.main([*resume, "--ocr-every", "0", "--calibration", str(tmp_path / "cal.json")]) == 0
+        assert train.main([*resume, "--set", "ocr_every=0", "--calibration", str(tmp_path / "cal.json")]) == 0
     finally:
         calibration.activate(previous)
     assert json.loads((tmp_path / "run" / "last.json").read_text())["initialized_from"] == str(init)
     assert card["calibration"]["steps"]["4"]["radius"] == 32.0
     state = json.loads((tmp_path / "run" / "state.json").read_text())
-    assert abs(state["lr"] - train.FINE_TUNE_LEARNING_RATE) < 1e-12
+    assert abs(state["lr"] - run_settings.FINE_TUNE_LEARNING_RATE) < 1e-12
     assert train.main([str(tmp_path / "r2"), "--data", str(tiny_dataset), "--init", str(tmp_path / "nope")]) == 2
     assert train.main([str(tmp_path / "r3"), "--config", "nope"]) == 2
     # an explicit config must fit the init weights' layers
@@ -192,36 +194,6 @@ def test_fine_tuning_cli_records_init_and_calibration(tiny_dataset, tmp_path, ca
     capsys.readouterr()
     assert train.main([*bad, "--max-batches", "1"]) == 2
     assert "does not fit config physics16" in capsys.readouterr().err
-
-
-def test_cli_grows_init_weights_with_more_iterations(tmp_path, monkeypatch, capsys, pretrained):
-    from hdc.model import load
-
-    init = pretrained
-    grown = replace(TINY, name="tiny_grown", n_refinements=3, dilations=(1, 1, 3), crop=76)
-    monkeypatch.setitem(train.CONFIGS, "tiny_grown", grown)
-    run = tmp_path / "run"
-    args = [str(run), "--init", str(init), "--config", "tiny_grown", "--batch-size", "4", "--precise-bn", "0"]
-    assert train.main([*args, "--max-batches", "0", "--ocr-every", "0"]) == 0
-    assert "grown from" in capsys.readouterr().err
-    (src, _, _), (m, cfg, card) = load(init), load(run / "last")
-    assert cfg == grown and card["initialized_from"] == str(init) and card["grow_gate_bias"] == -2.0
-    x = np.random.default_rng(0).random((1, 60, 60, TINY.in_channels)).astype(np.float32)
-    s = np.full((1, 1), 7.0, np.float32)
-    a, b = np.asarray(src([x, s], training=False)), np.asarray(m([x, s], training=False))
-    d = grown.margin - TINY.margin
-    assert np.abs(a[:, d:-d, d:-d] - b).max() < 1e-5
-    # the new gates' starting bias is an option, kept on the card
-    half = [str(tmp_path / "half"), *args[1:], "--grow-gate-bias", "0", "--max-batches", "0", "--ocr-every", "0"]
-    assert train.main(half) == 0
-    m0, _, card0 = load(tmp_path / "half" / "last")
-    assert card0["grow_gate_bias"] == 0.0 and np.allclose(m0.get_layer("refine_gate2").get_weights()[1], 0.0)
-    assert np.abs(a[:, d:-d, d:-d] - np.asarray(m0([x, s], training=False))).max() < 1e-5
-    # fewer iterations than the init weights: not a growth, refused with the reason
-    monkeypatch.setitem(train.CONFIGS, "tiny_short", replace(TINY, n_refinements=1))
-    short = [str(tmp_path / "r2"), "--init", str(init), "--config", "tiny_short", "--max-batches", "0"]
-    assert train.main(short) == 2
-    assert "does not fit config" in capsys.readouterr().err
 
 
 def test_augmented_stream_is_deterministic_and_varied():
@@ -288,22 +260,22 @@ def test_camera_physics_radius_follows_the_pairs_true_radius(monkeypatch):
 def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
     import json
 
-    assert train.run_setting(tmp_path, "augment", True) is True  # new run: as asked
+    assert run_settings.run_setting(tmp_path, "augment", True) is True  # new run: as asked
     (tmp_path / "state.json").write_text(json.dumps({"batch": 5}))  # a run from before the flag
-    assert train.run_setting(tmp_path, "augment", True, missing=False) is False
-    assert train.run_setting(tmp_path, "ramp", 150) == 150  # not recorded: as asked
+    assert run_settings.run_setting(tmp_path, "augment", True, missing=False) is False
+    assert run_settings.run_setting(tmp_path, "ramp", 150) == 150  # not recorded: as asked
     (tmp_path / "state.json").write_text(json.dumps({"batch": 5, "augment": True, "ramp": 300}))
-    assert train.run_setting(tmp_path, "augment", False) is True
-    assert train.run_setting(tmp_path, "ramp", 150) == 300
+    assert run_settings.run_setting(tmp_path, "augment", False) is True
+    assert run_settings.run_setting(tmp_path, "ramp", 150) == 300
     assert "ramp=300; keeping it" in capsys.readouterr().err
 
 
 def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     run = tmp_path / "run"
-    common = [str(run), "--config", "tiny", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
-    first = ["--batch-size", "4", "--start-max-step", "19", "--physics-radius", "camera", "--max-batches", "2"]
-    assert train.main([*common, *first, "--min-step", "12"]) == 0
+    common = [str(run), "--config", "tiny", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
+    first = ["--batch-size", "4", "--set", "start_max_step=19,physics_radius=camera", "--max-batches", "2"]
+    assert train.main([*common, *first, "--set", "min_step=12"]) == 0
     # a later command without the fine-tuning options or the config: the run keeps its own
     monkeypatch.setitem(train.CONFIGS, "physics16", replace(TINY, dim=4))  # what a bare command would take
     assert train.main([*common[:1], *common[3:], "--max-batches", "4"]) == 0
@@ -374,7 +346,7 @@ def test_training_stops_at_the_deadline_after_one_batch(tmp_path):
 def test_cli_records_every_machine_that_trained_the_run(tmp_path, monkeypatch):
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     run = tmp_path / "run"
-    args = [str(run), "--config", "tiny", "--batch-size", "4", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
+    args = [str(run), "--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
     monkeypatch.setattr(train, "machine_description", lambda: "machine A")
     assert train.main([*args, "--max-batches", "2", "--workers", "2"]) == 0
     monkeypatch.setattr(train, "machine_description", lambda: "machine B")
@@ -439,7 +411,7 @@ def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, ca
 
     keras = import_keras()
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
-    common = ["--config", "tiny", "--batch-size", "4", "--epoch", "2", "--ocr-every", "0", "--precise-bn", "0"]
+    common = ["--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
     common += ["--lr", "1e-3", "--restart-lr", "5e-3@4,2e-2@2"]
     straight, split = str(tmp_path / "a"), str(tmp_path / "b")
     assert train.main([straight, *common, "--max-batches", "6"]) == 0
@@ -486,23 +458,23 @@ def test_stream_settings_come_from_the_command_line_then_the_init_card_then_the_
         "radius_error": 0.05,
         "augment": True,
     }
-    wanted, inherited = train.stream_settings(_stream_args(), card)
+    wanted, inherited = run_settings.stream_settings(_stream_args(), card)
     assert wanted == {**{k: card[k] for k in card if k != "aperture_family"}, "aperture": "freeform"}
-    assert sorted(inherited) == sorted(train.STREAM_DEFAULTS)
+    assert sorted(inherited) == sorted(run_settings.STREAM_DEFAULTS)
     # a run from scratch (no card) or a card from before the settings: the classic stream
-    assert train.stream_settings(_stream_args(), None) == (train.STREAM_DEFAULTS, [])
-    assert train.stream_settings(_stream_args(), {"aperture_family": None}) == (train.STREAM_DEFAULTS, [])
+    assert run_settings.stream_settings(_stream_args(), None) == (run_settings.STREAM_DEFAULTS, [])
+    assert run_settings.stream_settings(_stream_args(), {"aperture_family": None}) == (run_settings.STREAM_DEFAULTS, [])
     # what the command line says wins, each setting on its own
-    wanted, inherited = train.stream_settings(_stream_args("aperture", "wide", "augment", False), card)
+    wanted, inherited = run_settings.stream_settings(_stream_args("aperture", "wide", "augment", False), card)
     assert wanted["aperture"] == "wide" and wanted["augment"] is False and wanted["physics_radius"] == "camera"
     assert "aperture" not in inherited and "augment" not in inherited
     # the fixed renderer asked for: no pictures inherited with it (they need the randomized one)
-    wanted, inherited = train.stream_settings(_stream_args("render", "fixed"), card)
+    wanted, inherited = run_settings.stream_settings(_stream_args("render", "fixed"), card)
     assert wanted["render"] is None and wanted["picture_share"] == 0.0 and "picture_share" not in inherited
-    with pytest.raises(ValueError, match="need --render random"):
-        train.stream_settings(_stream_args("render", "fixed", "picture_share", 0.1), card)
+    with pytest.raises(ValueError, match="need a randomized --render"):
+        run_settings.stream_settings(_stream_args("render", "fixed", "picture_share", 0.1), card)
     # --render-set narrows the inherited ranges
-    narrowed = train.stream_settings(_stream_args("render_set", "pitch=7:9"), card)[0]["render"]
+    narrowed = run_settings.stream_settings(_stream_args("render_set", "pitch=7:9"), card)[0]["render"]
     assert narrowed["pitch"] == [7.0, 9.0] and narrowed["size"] == card["render"]["size"]
 
 
@@ -514,7 +486,7 @@ def test_fine_tune_cli_draws_the_generated_pairs_as_the_init_weights_were_traine
     trained = {"render": RENDERS["random"].to_json(), "picture_share": 0.2, "aperture_family": "freeform"}
     trained.update(physics_radius="camera", radius_error=0.05, augment=True)
     save(build_model(TINY), TINY, tmp_path / "w", trained)
-    args = ["--init", str(tmp_path / "w"), "--ocr-every", "0", "--precise-bn", "0", "--batch-size", "4"]
+    args = ["--init", str(tmp_path / "w"), "--set", "ocr_every=0,precise_bn=0", "--batch-size", "4"]
     assert train.main([str(tmp_path / "ft"), *args, "--max-batches", "1"]) == 0
     assert f"generated pairs as {tmp_path / 'w'} was trained" in capsys.readouterr().err
     state = json.loads((tmp_path / "ft" / "state.json").read_text())
@@ -523,7 +495,7 @@ def test_fine_tune_cli_draws_the_generated_pairs_as_the_init_weights_were_traine
     card = json.loads((tmp_path / "ft" / "last.json").read_text())
     assert card["augment"] is True and card["aperture_family"] == "freeform" and card["radius_error"] == 0.05
     # the same fine-tune asking for the classic stream gets it
-    classic = [*args, "--render", "fixed", "--aperture", "classic", "--physics-radius", "table", "--no-augment"]
+    classic = [*args, "--render", "fixed", "--aperture", "classic", "--set", "physics_radius=table,augment=false"]
     assert train.main([str(tmp_path / "ft2"), *classic, "--max-batches", "1"]) == 0
     state = json.loads((tmp_path / "ft2" / "state.json").read_text())
     assert state["render"] is None and state["aperture"] == "classic" and state["picture_share"] == 0.0
@@ -549,7 +521,41 @@ def test_fine_tune_on_a_folder_validates_on_its_held_out_frames(tiny_dataset, sm
     monkeypatch.setattr(train, "ocr_validation", lambda *a, **k: calls.append("generated") or {2: 50.0})
     run = tmp_path / "run"
     args = [str(run), "--data", str(tiny_dataset), "--init", str(small_weights), "--batch-size", "4"]
-    assert train.main([*args, "--epoch", "1", "--ocr-every", "1", "--max-batches", "1", "--precise-bn", "0"]) == 0
+    assert train.main([*args, "--set", "epoch=1,ocr_every=1", "--max-batches", "1", "--set", "precise_bn=0"]) == 0
     history = [json.loads(line) for line in (run / "ocr_history.jsonl").read_text().splitlines()]
     assert not calls and len(history) == 1 and set(history[0]["ocr"]) <= {"0", "4"} and history[0]["ocr"]
     assert json.loads((run / "best.json").read_text())["validation_ocr_per_step"] == history[0]["ocr"]
+
+
+def test_presets_reproduce_the_shipped_networks_streams_and_the_command_line_wins(tmp_path, monkeypatch):
+    from hdc.model import load
+    from hdc.render import RENDERS
+
+    monkeypatch.chdir(ROOT)  # the presets name the shipped weights by their repository paths
+
+    def settings(*argv):
+        a = train.build_parser().parse_args([str(tmp_path / "run"), *argv])
+        run_settings.apply_preset(a)
+        return a, run_settings.resolve(a, load(a.init) if a.init else None, 1)
+
+    for name in ("unet16", "unet16_rand"):
+        card = json.loads((ROOT / "weights" / f"{name}.json").read_text())
+        a, s = settings("--preset", name)
+        assert s.config.name == card["config"]["name"] == "unet16"
+        assert s.render == card["render"] and s.picture_share == card["picture_share"]
+        assert s.aperture == card["aperture_family"] and s.physics_radius == card["physics_radius"]
+        assert s.radius_error == card["radius_error"] and s.augment == card["augment"]
+        restarts = [(r["lr"], r["requested_at"]) for r in card.get("lr_restarts", [])]
+        assert train.parse_restarts(a.restart_lr)[: len(restarts)] == restarts
+    a, s = settings("--preset", "unet16")
+    assert a.init == "weights/unet16_rand" and a.max_batches == 21433 and s.seed == 17 and s.lr == 5e-4
+    a, s = settings("--preset", "unet16", "--aperture", "wide", "--set", "epoch=7,augment=false")
+    assert s.aperture == "wide" and not s.augment and a.epoch == 7 and s.picture_share == 0.2
+    a, s = settings("--preset", "unet16_text")
+    assert s.render == RENDERS["broad"].to_json() and a.init == "weights/unet16"
+    with pytest.raises(ValueError, match="unknown preset"):
+        settings("--preset", "nope")
+    with pytest.raises(ValueError, match="unknown setting"):
+        settings("--set", "epochs=2")
+    options = [x for x in train.build_parser()._actions if x.option_strings and "--help" not in x.option_strings]
+    assert len(options) <= 20

@@ -8,6 +8,6 @@
 cd "$(dirname "$0")/../../.."
 PYTHONPATH="runs/oracle_leaveout${PYTHONPATH:+:$PYTHONPATH}" exec scripts/py -m hdc.train runs/oracle_leaveout \
   --init weights/unet16_rand --precision auto \
-  --lr 2.5e-4 --seed 13 --render random --picture-share 0.2 --aperture leaveout --physics-radius camera \
-  --radius-error 0.04 --augment --start-max-step 19 --epoch 50 --ocr-every 10 --ocr-per-step 3 \
-  --checkpoint-minutes 10 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
+  --lr 2.5e-4 --seed 13 --render random --set picture_share=0.2 --aperture leaveout --set physics_radius=camera \
+  --set radius_error=0.04 --set augment=true --set start_max_step=19 --set epoch=50 --set ocr_every=10 --set ocr_per_step=3 \
+  --set checkpoint_minutes=10 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"

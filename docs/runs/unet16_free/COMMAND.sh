@@ -8,6 +8,6 @@
 # exactly; HOURS: this invocation's budget.
 cd "$(dirname "$0")/../../.."
 exec scripts/py -m hdc.train runs/unet16_free --init runs/unet16_rand/best --precision auto \
-  --lr 2.5e-4 --seed 11 --render random --picture-share 0.2 --aperture freeform --physics-radius camera \
-  --radius-error 0.04 --augment --start-max-step 19 --epoch 50 --ocr-every 10 --ocr-per-step 3 \
-  --checkpoint-minutes 10 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
+  --lr 2.5e-4 --seed 11 --render random --set picture_share=0.2 --aperture freeform --set physics_radius=camera \
+  --set radius_error=0.04 --set augment=true --set start_max_step=19 --set epoch=50 --set ocr_every=10 --set ocr_per_step=3 \
+  --set checkpoint_minutes=10 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"

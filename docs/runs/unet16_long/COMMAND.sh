@@ -24,6 +24,6 @@
 # HOURS: this invocation's budget; WORKERS: processes making batches ahead of the trainer.
 cd "$(dirname "$0")/../../.."
 exec scripts/py -m hdc.train runs/unet16_long --init weights/unet16_rand --precision auto \
-  --lr 5e-4 --seed 17 --render random --picture-share 0.2 --aperture freeform --physics-radius camera \
-  --radius-error 0.04 --augment --start-max-step 19 --epoch 150 --ocr-every 4 --ocr-per-step 3 \
-  --checkpoint-minutes 10 --restart-lr 2.5e-4@9300,2.5e-4@14550,2.5e-4@21450,2.5e-4@29200,2.5e-4@37900 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"
+  --lr 5e-4 --seed 17 --render random --set picture_share=0.2 --aperture freeform --set physics_radius=camera \
+  --set radius_error=0.04 --set augment=true --set start_max_step=19 --set epoch=150 --set ocr_every=4 --set ocr_per_step=3 \
+  --set checkpoint_minutes=10 --restart-lr 2.5e-4@9300,2.5e-4@14550,2.5e-4@21450,2.5e-4@29200,2.5e-4@37900 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"

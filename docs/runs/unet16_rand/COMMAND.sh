@@ -9,6 +9,6 @@
 # the floor since 19,000).
 cd "$(dirname "$0")/../../.."
 exec scripts/py -m hdc.train runs/unet16_rand --config unet16 --precision auto --lr 0.001 \
-  --render random --picture-share 0.2 --aperture wide --physics-radius camera --radius-error 0.04 --augment \
-  --start-max-step 9 --ramp 300 --epoch 50 --ocr-every 10 --ocr-per-step 3 --checkpoint-minutes 10 \
+  --render random --set picture_share=0.2 --aperture wide --set physics_radius=camera --set radius_error=0.04 --set augment=true \
+  --set start_max_step=9 --set ramp=300 --set epoch=50 --set ocr_every=10 --set ocr_per_step=3 --set checkpoint_minutes=10 \
   --restart-lr 2.5e-4@10450,2.5e-4@15700,2.5e-4@20350 --workers "${WORKERS:-2}" --hours "${HOURS:-2}"

@@ -8,5 +8,5 @@ set -euo pipefail
 config="${1:?config: unet16, unet24, unet32 or unet16_d5}"
 cd "$(dirname "$0")/../../.."
 exec scripts/py -m hdc.train "runs/width/$config" --config "$config" --precision auto --lr 0.001 --seed 31 \
-  --render random --picture-share 0.2 --aperture freeform --physics-radius camera --radius-error 0.04 --augment \
-  --start-max-step 19 --epoch 150 --ocr-every 0 --checkpoint-minutes 10 --workers "${WORKERS:-2}" --hours "${HOURS:-0.45}"
+  --render random --set picture_share=0.2 --aperture freeform --set physics_radius=camera --set radius_error=0.04 --set augment=true \
+  --set start_max_step=19 --set epoch=150 --set ocr_every=0 --set checkpoint_minutes=10 --workers "${WORKERS:-2}" --hours "${HOURS:-0.45}"
