@@ -35,3 +35,14 @@ def small_weights(tmp_path_factory) -> Path:
     stem = tmp_path_factory.mktemp("w") / "tiny"
     save(build_model(cfg), cfg, stem, {"note": "untrained, for tests"})
     return stem
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_calibration():
+    """A test that activates a calibration (hdc.train and hdc.finetune do, for the whole
+    process) leaves the next tests the one they started with."""
+    from hdc import calibration
+
+    before = calibration.active()
+    yield
+    calibration.activate(before)
