@@ -69,8 +69,8 @@ class FolderSummary:
 
 @dataclass(frozen=True)
 class _Frame:
-    """A file read in the first pass: its step and normalized working-scale frame (None: done
-    already, not text or unreadable)."""
+    """A file read in the first pass: its step (None: not known) and normalized working-scale
+    frame (None: written already, not text, or unreadable)."""
 
     path: Path
     step: int | None
@@ -179,7 +179,7 @@ def _first_pass(
         fail(path, exc)
         return _Frame(path, summary.estimated.get(path.name, step))
     summary.written.append(path.name)
-    return _Frame(path, None)
+    return _Frame(path, st)  # done, but it keeps its place among its step's files
 
 
 def _cameras(

@@ -338,3 +338,35 @@ def test_pip_install_deblurs_with_the_shipped_network_outside_the_checkout(folde
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "method network unet16" in r.stderr and len(list(out.glob("*.png"))) == len(io.list_tiffs(folder))
+
+
+def test_the_camera_is_measured_on_frames_spread_over_all_the_steps_files(folder, tmp_path, monkeypatch):
+    """Files that are not text (the calibration targets) or failed keep their places in the
+    spread, as in an uninterrupted run of the earlier loop: the same frames are measured."""
+    from hdc import folder as hfolder
+    from hdc import radius
+    from hdc.camera_estimate import CameraEstimate
+
+    seen = []
+    monkeypatch.setattr(hfolder, "estimate_camera", lambda deb, norms, step, progress: seen.append(norms))
+
+    class Network:
+        def can_refine_radius(self, step):
+            return True
+
+    text = [np.full((4, 4), i, np.float32) for i in range(8)]
+    frames = [hfolder._Frame(Path(f"c{i}"), 9) for i in range(3)]  # written already: not text
+    frames += [hfolder._Frame(Path(f"t{i}"), 9, n) for i, n in enumerate(text)]
+    hfolder._cameras(Network(), frames, {}, False)
+    expected = [frames[i].norm for i in radius.spread_order(11) if frames[i].norm is not None][: radius.N_IMAGES]
+    assert [int(n[0, 0]) for n in seen[0]] == [int(n[0, 0]) for n in expected]
+    assert [int(n[0, 0]) for n in seen[0]] != [0, 1, 2, 3]  # not simply the first text frames
+    recorded = {9: CameraEstimate(9, 1.1)}
+    assert hfolder._cameras(Network(), frames, recorded, False) == recorded and len(seen) == 1
+    # a calibration target is written in the first pass and keeps its step (its place)
+    from hdc import pipeline
+
+    target = next(p for p in io.list_tiffs(folder) if "LSF" in p.name)
+    summary = hfolder.FolderSummary()
+    done = hfolder._first_pass(target, 4, pipeline.Deblurrer("wiener"), tmp_path, summary, False, None)
+    assert done.step == 4 and done.norm is None and summary.not_text == [target.name]
