@@ -124,6 +124,15 @@ def unseen_outline(card: dict, blades: int) -> bool:
     return blades >= 3 and (not polygons or blades < min(polygons))
 
 
+def _scan(deb: Deblurrer):
+    """The network's restoration at a radius scale, one pass without flips (what the scans use)."""
+
+    def restore(norm: np.ndarray, step: int, scale: float) -> np.ndarray:
+        return deb.restore_small(norm, step, scale, tta=False)
+
+    return restore
+
+
 def estimate_camera(deb: Deblurrer, norms: list[np.ndarray], step: int, progress: bool = False) -> CameraEstimate:
     """The camera of ``step`` from a few of its normalized working-scale text frames.
 
@@ -146,10 +155,7 @@ def estimate_camera(deb: Deblurrer, norms: list[np.ndarray], step: int, progress
     if not (deb.can_refine_radius(step) and norms):
         return CameraEstimate(step)
 
-    def restore(n: np.ndarray, st: int, sc: float) -> np.ndarray:
-        return deb.restore_small(n, st, sc, tta=False)
-
-    est = radius.estimate_scale(restore, norms, step, progress=progress, extend_to=deb.radius_range)
+    est = radius.estimate_scale(_scan(deb), norms, step, progress=progress, extend_to=deb.radius_range)
     if not deb.equalize:
         return CameraEstimate(step, est.scale, radius=est)
     eq, fit = estimate_equalization(deb, norms, step, est.scale, progress)
@@ -165,9 +171,7 @@ def estimate_equalization(
     re-blurred with it refits and decides; where the fit is unseen, the radius is refined
     again on the equalized frames around the round disk's equivalent radius."""
 
-    def restore(n: np.ndarray, st: int, sc: float) -> np.ndarray:
-        return deb.restore_small(n, st, sc, tta=False)
-
+    restore = _scan(deb)
     table = nominal_radius(step, 1.0 / deb.factor)
 
     def fit_from(outs: list[np.ndarray], margin: float = equalize.POLYGON_MARGIN) -> equalize.ApertureFit:
