@@ -306,7 +306,26 @@ def calibrate_step(root: str | os.PathLike, step: int, n_pairs: int = 2, factor:
 def calibrate(
     root: str | os.PathLike, steps: list[int] | None = None, n_pairs: int = 2, progress: bool = True
 ) -> Calibration:
-    """Calibrate every step present under ``root`` (or the given ones)."""
+    """Calibrate every step present under ``root`` (or the given ones).
+
+    Parameters
+    ----------
+    root : path
+        Dataset root in the HDC layout with the PSF / LSF calibration images.
+    steps : list of int, optional
+        Steps to calibrate (default: every step present).
+    n_pairs : int
+        CAM01/CAM02 pairs per step whose fit refines the radius and measures distortion,
+        vignetting and noise (0: the calibration images only).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Calibration
+        The measured cameras, one :class:`hdc.calibration.StepCalibration` per step
+        (``save`` writes the JSON that ``main.py --calibration`` and ``hdc.train`` read).
+    """
     from tqdm import tqdm
 
     root = Path(root)

@@ -1,13 +1,11 @@
 """Blind aperture equalization: turn an unknown lens's blur into the round blur the network knows.
 
 The network reads frames blurred by the apertures its training drew (round disks and
-polygons of 5-10 blades, with rims and soft edges) well, and others poorly: on frames
-from the leave-out cameras (squares, 11-gons, rims and edges beyond the training ranges)
-it loses 20-40 points at the steps with a square aperture, and making only those
-cameras round recovers most of it (``docs/experiments.md``, 2026-12-03). A real lens's
-aperture is not known either. So, per folder and step (one camera), the aperture is
-measured blindly and the frames are re-blurred into a round disk before the network sees
-them:
+polygons of 5-10 blades, with rims and soft edges) well, and others poorly: a square
+aperture costs it many points, and making such cameras round recovers most of them
+(``docs/experiments.md``). A real lens's aperture is not known either. So, per folder and
+step (one camera), the aperture is measured blindly and the frames are re-blurred into a
+round disk before the network sees them:
 
 1. the network's first output on a few frames is a sharp estimate ``x`` of the display;
    with the normalized frame ``y`` (both as ink deviations from the paper, 0 on the
@@ -22,9 +20,8 @@ them:
 2b. where the best polygon (kept or not) is one the network never saw, a second
    alternation: the frames are tentatively re-blurred with it, the network's outputs on
    them (sharper estimates when the polygon is right) give a new kernel from the frames
-   as they are, and its fit decides (:data:`SECOND_MARGIN`); on the development frames
-   it lowers a true square's polygon / round residual (e.g. 0.90 -> 0.83, 0.93 -> 0.85;
-   some stay above the margin) and leaves round, 6- and 11-bladed outlines at 0.97-0.99;
+   as they are, and its fit decides (:data:`SECOND_MARGIN`): it sharpens a true square's
+   fit and leaves round and trained outlines as they were (docs/experiments.md);
 3. where it is a polygon more angular than any the network was trained on, each frame
    is filtered with ``T = D conj(K) / (|K|^2 + eps)`` (:class:`Transfer`), ``K`` the
    fitted outline and ``D`` the round one of the same radius and rim, both with sharp

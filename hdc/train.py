@@ -665,7 +665,20 @@ def _train(tr: Trainer, a: argparse.Namespace, source, render, restarts, machine
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hdc.train``: start or resume a run (see the module docstring)."""
+    """``python -m hdc.train``: start or resume a run (see the module docstring).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line (default ``sys.argv[1:]``): the run folder, then the options
+        (``--help``; settings resolved by :mod:`hdc.run_settings`).
+
+    Returns
+    -------
+    int
+        0 when the run trained (or resumed) and wrote ``RUN/last``, 2 for a bad command
+        line, init weights or settings.
+    """
     from hdc.run_settings import apply_preset, resolve
 
     a = build_parser().parse_args(argv)
