@@ -300,8 +300,8 @@ def test_a_resumed_folder_writes_what_an_uninterrupted_run_writes(folder, tmp_pa
     shutil.copy(left, tmp_path / "partial")
     fresh = hfolder.deblur_folder(tmp_path / "partial", tmp_path / "fresh", 4, deb, progress=False)
     assert fresh.cameras[4].radius_scale == 1.05
-    name = f"{left.stem}.png"
-    assert not np.array_equal(io.read_image(tmp_path / "fresh" / name), io.read_image(tmp_path / "whole" / name))
+    norm = deb.text_frame(io.read_image(left))  # the network sees the radius (8-bit PNGs of an untrained one may not)
+    assert not np.array_equal(deb.restore_small(norm, 4, 1.05), deb.restore_small(norm, 4, 1.10))
 
 
 def test_two_runs_into_one_folder_at_once_leave_every_png_valid(folder, tmp_path):
