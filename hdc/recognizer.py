@@ -56,29 +56,78 @@ def _band_edges(profile: np.ndarray, n: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def line_boxes(dark: np.ndarray, n: int = 3) -> list[tuple[int, int, int, int] | None]:
+    """Each of the ``n`` text lines' inked box ``(row0, row1, col0, col1)`` in a frame of
+    darkness (ink 1, paper 0), with a row and two columns of margin; None for a line
+    without ink."""
+    dark = np.clip(np.asarray(dark, np.float32), 0.0, 1.0)
+    if dark.max() <= 0:
+        return [None] * n
+    boxes: list[tuple[int, int, int, int] | None] = []
+    for r0, r1 in _band_edges(dark.sum(axis=1), n):
+        band = dark[r0:r1]
+        rows = np.flatnonzero(band.sum(axis=1) > 0.05 * max(float(band.sum(axis=1).max()), 1e-6))
+        cols = np.flatnonzero(band.sum(axis=0) > 0.05 * max(float(band.sum(axis=0).max()), 1e-6))
+        if not len(cols):
+            boxes.append(None)
+            continue
+        top, left = r0 + max(int(rows[0]) - 1, 0), max(int(cols[0]) - 2, 0)
+        boxes.append((top, min(r0 + int(rows[-1]) + 2, r1), left, min(int(cols[-1]) + 3, dark.shape[1])))
+    return boxes
+
+
+def _fitted_width(box: tuple[int, int, int, int]) -> int:
+    """Columns a box spans once resized to :data:`HEIGHT` rows (aspect kept, at most WIDTH)."""
+    r0, r1, c0, c1 = box
+    return min(WIDTH, max(1, int(round((c1 - c0) * HEIGHT / (r1 - r0)))))
+
+
 def line_crops(dark: np.ndarray, n: int = 3) -> np.ndarray:
     """The ``n`` text lines of a working-scale frame, as ``(n, HEIGHT, WIDTH)`` darkness.
 
     ``dark`` is ink 1, paper 0 (a network output ``y`` gives ``1 - y``). Each line is cut
-    to its inked rows and columns, resized to :data:`HEIGHT` rows with its aspect kept, and
-    padded (or squeezed, if wider) to :data:`WIDTH` columns.
+    to its inked rows and columns (:func:`line_boxes`), resized to :data:`HEIGHT` rows with
+    its aspect kept, and padded (or squeezed, if wider) to :data:`WIDTH` columns.
     """
     from skimage.transform import resize
 
     dark = np.clip(np.asarray(dark, np.float32), 0.0, 1.0)
     out = np.zeros((n, HEIGHT, WIDTH), np.float32)
-    if dark.max() <= 0:
-        return out
-    for i, (r0, r1) in enumerate(_band_edges(dark.sum(axis=1), n)):
-        band = dark[r0:r1]
-        rows = np.flatnonzero(band.sum(axis=1) > 0.05 * max(float(band.sum(axis=1).max()), 1e-6))
-        cols = np.flatnonzero(band.sum(axis=0) > 0.05 * max(float(band.sum(axis=0).max()), 1e-6))
-        if not len(cols):
-            continue
-        band = band[max(int(rows[0]) - 1, 0) : int(rows[-1]) + 2, max(int(cols[0]) - 2, 0) : int(cols[-1]) + 3]
-        width = min(WIDTH, max(1, int(round(band.shape[1] * HEIGHT / band.shape[0]))))
-        out[i, :, :width] = resize(band, (HEIGHT, width), order=1, anti_aliasing=True)
+    for i, box in enumerate(line_boxes(dark, n)):
+        if box is not None:
+            r0, r1, c0, c1 = box
+            out[i, :, : _fitted_width(box)] = resize(
+                dark[r0:r1, c0:c1], (HEIGHT, _fitted_width(box)), order=1, anti_aliasing=True
+            )
     return out
+
+
+def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)`` linear interpolation (pixel centres aligned, edges clamped): a
+    resize as a matrix product, so that a loss can cut lines out of a network's output."""
+    centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    lo = np.clip(np.floor(centres).astype(int), 0, n_in - 1)
+    hi = np.clip(lo + 1, 0, n_in - 1)
+    w = np.clip(centres - lo, 0.0, 1.0)
+    m = np.zeros((n_out, n_in), np.float32)
+    np.add.at(m, (np.arange(n_out), lo), 1.0 - w)
+    np.add.at(m, (np.arange(n_out), hi), w)
+    return m
+
+
+def line_operators(boxes: list, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Linear maps that cut each box of :func:`line_boxes` out of a ``shape`` frame:
+    ``rows (n, HEIGHT, H)`` and ``cols (n, W, WIDTH)``, such that ``rows[i] @ dark @
+    cols[i]`` is line ``i`` as :func:`line_crops` makes it (linear interpolation instead
+    of anti-aliased resizing; all zeros for a line without ink)."""
+    rows = np.zeros((len(boxes), HEIGHT, shape[0]), np.float32)
+    cols = np.zeros((len(boxes), shape[1], WIDTH), np.float32)
+    for i, box in enumerate(boxes):
+        if box is not None:
+            r0, r1, c0, c1 = box
+            rows[i, :, r0:r1] = resize_matrix(r1 - r0, HEIGHT)
+            cols[i, c0:c1, : _fitted_width(box)] = resize_matrix(c1 - c0, _fitted_width(box)).T
+    return rows, cols
 
 
 def build_recognizer():

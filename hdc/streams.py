@@ -195,6 +195,11 @@ class StreamSource:
         return cam, cam.at_scale(1.0 / self.cfg.factor).equivalent_radius_scale() * error
 
     def pair(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.pair_with_text(step, rng)[:2]
+
+    def pair_with_text(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(features, target, the frame's text lines): the pair :meth:`pair` draws (the same
+        random draws), with the text a recognition loss reads (mirrored when flipped)."""
         scale = 1.0 / self.cfg.factor
         cam, r = self._camera(step, rng)
         kw = dict(model=cam, render=self.render, picture_share=self.picture_share, aperture=self.aperture)
@@ -210,8 +215,8 @@ class StreamSource:
         grey = None if f.kind == "text" else (f.params.paper, f.params.ink)
         feats, target = prepare_pair(f.sharp, f.blurred, step, self.cfg, r, grey)
         if not flip:
-            return feats, target
-        return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip))
+            return feats, target, f.lines
+        return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip)), f.lines
 
 
 class FolderSource:

@@ -57,3 +57,27 @@ def test_the_shipped_recognizer_reads_sharp_lines(lines):
     images, texts = lines
     model = rec.load_recognizer(WEIGHTS)
     assert rec.cer(texts, rec.read(model.predict(images, verbose=0))) < 0.05
+
+
+def test_line_operators_cut_the_lines_line_crops_cuts():
+    """The linear maps a training loss applies to a network's output give the lines
+    line_crops gives (interpolation instead of anti-aliasing: small differences), and a
+    frame without ink gives no boxes and zero maps."""
+    from hdc import io, render, synth
+
+    rng = np.random.default_rng(5)
+    lines = [t.strip() for t in synth.random_text(rng, digits=True)]
+    params = render.BROAD_RENDER.sample("Verdana", rng)
+    dark = render.display_to_camera(render.render_text(lines, params, io.IMAGE_SHAPE), params.pitch, io.IMAGE_SHAPE, 7)
+    boxes = rec.line_boxes(dark)
+    assert len(boxes) == 3 and all(b is not None for b in boxes)
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes) and boxes[0][1] <= boxes[1][0]
+    rows, cols = rec.line_operators(boxes, dark.shape)
+    assert rows.shape == (3, rec.HEIGHT, dark.shape[0]) and cols.shape == (3, dark.shape[1], rec.WIDTH)
+    cut = np.einsum("lrh,hw,lwc->lrc", rows, np.clip(dark, 0, 1), cols)
+    crops = rec.line_crops(dark)
+    assert np.abs(cut - crops).mean() < 0.01 and np.abs(cut - crops).max() < 0.4
+    np.testing.assert_allclose(rec.resize_matrix(5, 9).sum(axis=1), 1.0, rtol=1e-6)  # a resize keeps grey levels
+    assert rec.line_boxes(np.zeros((208, 337))) == [None] * 3
+    r0, c0 = rec.line_operators([None] * 3, (208, 337))
+    assert not r0.any() and not c0.any()

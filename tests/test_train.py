@@ -40,6 +40,18 @@ def test_batches_are_pure_functions_of_seed_and_index():
     )
 
 
+def test_a_pair_with_its_text_is_the_pair_the_stream_draws():
+    """pair_with_text makes the same pair as pair from the same draws, and gives the text
+    lines the frame shows (what a recognition loss reads)."""
+    from hdc import render
+
+    src = train.StreamSource(TINY, digits=True, render=render.BROAD_RENDER)
+    x, y = src.pair(11, np.random.default_rng(4))
+    x2, y2, lines = src.pair_with_text(11, np.random.default_rng(4))
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    assert len(lines) == 3 and all(len(t.strip()) >= 5 for t in lines), lines
+
+
 def test_dilated_configs_train(tmp_path):
     """Batches fit the dilated network's larger margin, and it trains (finite, falling loss)."""
     cfg = replace(CONFIGS["physics16_rank8"], name="dilated16", crop=224, dilations=(1, 3))
