@@ -7,7 +7,7 @@
 #     system-wide pip installs, PEP 668);
 #   * the pinned requirements, then this project itself (`pip install -e .`: the hdc and
 #     evaluation packages and the hdc-* commands).
-# scripts/py runs that same Python afterwards (the tests: scripts/py -m pytest -q tests).
+# scripts/py runs that same Python afterwards (the tests: scripts/py -m pytest -q -n 2 tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
