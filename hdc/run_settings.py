@@ -41,6 +41,7 @@ SETTABLE: dict[str, type] = {
     "ocr_per_step": int,
     "precise_bn": int,
     "jit": bool,
+    "val_images": int,
 }
 """What ``--set K=V,...`` may give, and its type (the rarer knobs of a run)."""
 
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, object] = {
     "ocr_per_step": 3,
     "precise_bn": 64,
     "jit": False,
+    "val_images": 20,
 }
 """Schedule and validation defaults (``start_max_step``: 9 from scratch, all steps for a fine-tune)."""
 

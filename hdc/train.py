@@ -589,6 +589,7 @@ def _trainer(a: argparse.Namespace, settings: RunSettings, source, replicas: Rep
             settings.batch_size,
             settings.curriculum(),
             jit=a.jit,
+            val_images=a.val_images,
             lr=settings.lr,
             workers=a.workers if a.workers is not None else replicas.count,
             precision=a.precision,

@@ -138,7 +138,7 @@ def test_run_started_on_two_devices_resumes_on_one(tmp_path, backend):
     global batch that does not split over the devices is a clear error."""
     drive = TINY_UNET + "import sys\nsys.exit(train.main(sys.argv[1:]))\n"
     common = ["--config", "tiny_unet", "--lr", "1e-3", "--set", "epoch=2,ocr_every=0", "--workers", "1"]
-    common += ["--set", "precise_bn=0"]
+    common += ["--set", "precise_bn=0,val_images=4"]
     split, straight = str(tmp_path / "split"), str(tmp_path / "straight")
     r = _python(drive, split, *common, "--devices", "2", "--batch-size", "2", "--max-batches", "2", backend=backend)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -285,7 +285,7 @@ def test_run_keeps_the_data_settings_it_started_with(tmp_path, capsys):
 def test_resumed_cli_run_keeps_its_curriculum_and_batch_size(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     run = tmp_path / "run"
-    common = [str(run), "--config", "tiny", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
+    common = [str(run), "--config", "tiny", "--set", "epoch=2,ocr_every=0,precise_bn=0,val_images=4"]
     first = ["--batch-size", "4", "--set", "start_max_step=19,physics_radius=camera", "--max-batches", "2"]
     assert train.main([*common, *first, "--set", "min_step=12"]) == 0
     # a later command without the fine-tuning options or the config: the run keeps its own
@@ -358,7 +358,7 @@ def test_training_stops_at_the_deadline_after_one_batch(tmp_path):
 def test_cli_records_every_machine_that_trained_the_run(tmp_path, monkeypatch):
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
     run = tmp_path / "run"
-    args = [str(run), "--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
+    args = [str(run), "--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0,val_images=4"]
     monkeypatch.setattr(train, "machine_description", lambda: "machine A")
     assert train.main([*args, "--max-batches", "2", "--workers", "2"]) == 0
     monkeypatch.setattr(train, "machine_description", lambda: "machine B")
@@ -423,7 +423,7 @@ def test_warm_restart_happens_once_and_resumes_exactly(tmp_path, monkeypatch, ca
 
     keras = import_keras()
     monkeypatch.setitem(train.CONFIGS, "tiny", TINY)
-    common = ["--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0"]
+    common = ["--config", "tiny", "--batch-size", "4", "--set", "epoch=2,ocr_every=0,precise_bn=0,val_images=4"]
     common += ["--lr", "1e-3", "--restart-lr", "5e-3@4,2e-2@2"]
     straight, split = str(tmp_path / "a"), str(tmp_path / "b")
     assert train.main([straight, *common, "--max-batches", "6"]) == 0
@@ -563,6 +563,7 @@ def test_presets_reproduce_the_shipped_networks_streams_and_the_command_line_win
     assert a.init == "weights/unet16_rand" and a.max_batches == 21433 and s.seed == 17 and s.lr == 5e-4
     a, s = settings("--preset", "unet16", "--aperture", "wide", "--set", "epoch=7,augment=false")
     assert s.aperture == "wide" and not s.augment and a.epoch == 7 and s.picture_share == 0.2
+    assert a.val_images == 20 and settings("--set", "val_images=4")[0].val_images == 4
     a, s = settings("--preset", "unet16_text")
     assert s.render == RENDERS["broad"].to_json() and a.init == "weights/unet16"
     with pytest.raises(ValueError, match="unknown preset"):
