@@ -199,7 +199,8 @@ class StreamSource:
 
     def pair_with_text(self, step: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(features, target, the frame's text lines): the pair :meth:`pair` draws (the same
-        random draws), with the text a recognition loss reads (mirrored when flipped)."""
+        random draws), with the text a recognition loss reads (an augmentation flip mirrors
+        the images, so a loss that reads lines wants ``augment`` off)."""
         scale = 1.0 / self.cfg.factor
         cam, r = self._camera(step, rng)
         kw = dict(model=cam, render=self.render, picture_share=self.picture_share, aperture=self.aperture)
