@@ -115,9 +115,9 @@ def probe(pool_path: Path, n: int = 32) -> None:
     idx = np.arange(min(n, len(pool["steps"])))
     x, (target, labels) = _batch(pool, idx)
     y, logits = both.predict(x, batch_size=4, verbose=0)
-    truth = [rec.read(np.eye(len(rec.ALPHABET) + 1)[lab][None])[0] for lab in labels.reshape(-1, labels.shape[-1])]
+    truth = [rec.decode(lab) for lab in labels.reshape(-1, labels.shape[-1])]
     read_out = rec.read(logits.reshape(-1, *logits.shape[2:]))
-    reader = rec.load_recognizer("weights/recognizer")
+    reader = both.get_layer("recognizer")
     tgt_lines = np.einsum("blrh,bhw,blwc->blrc", x[2], 1.0 - target[..., 0], x[3]).reshape(-1, rec.HEIGHT, rec.WIDTH, 1)
     read_tgt = rec.read(reader.predict(tgt_lines, verbose=0))
     losses = both.evaluate(x, [target, labels], batch_size=4, verbose=0, return_dict=True)

@@ -41,6 +41,11 @@ def encode(text: str, length: int = 16) -> np.ndarray:
     return np.array(ids + [0] * (length - len(ids)), np.int32)
 
 
+def decode(labels: np.ndarray) -> str:
+    """The text of :func:`encode`'s labels (padding dropped; repeats kept, unlike :func:`read`)."""
+    return "".join(ALPHABET[int(i) - 1] for i in labels if i)
+
+
 def _band_edges(profile: np.ndarray, n: int) -> list[tuple[int, int]]:
     """Rows of ``n`` lines in a row profile of ink: the block's extent split at the profile's
     minima near each expected boundary (lines of a block are equally spaced)."""
@@ -96,9 +101,8 @@ def line_crops(dark: np.ndarray, n: int = 3) -> np.ndarray:
     for i, box in enumerate(line_boxes(dark, n)):
         if box is not None:
             r0, r1, c0, c1 = box
-            out[i, :, : _fitted_width(box)] = resize(
-                dark[r0:r1, c0:c1], (HEIGHT, _fitted_width(box)), order=1, anti_aliasing=True
-            )
+            width = _fitted_width(box)
+            out[i, :, :width] = resize(dark[r0:r1, c0:c1], (HEIGHT, width), order=1, anti_aliasing=True)
     return out
 
 

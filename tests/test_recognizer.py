@@ -44,6 +44,7 @@ def test_ctc_loss_learns_a_toy_batch(lines):
 def test_encoding_decoding_and_the_error_rate():
     labels = rec.encode("aB3 x", 8)
     assert labels.tolist() == [1, 28, 56, 24, 0, 0, 0, 0]  # the space is not read
+    assert rec.decode(labels) == "aB3x" and rec.decode(rec.encode("ball")) == "ball"  # repeats kept
     logits = np.full((1, 7, len(rec.ALPHABET) + 1), -5.0)
     for t, c in enumerate([1, 1, 0, 1, 28, 0, 0]):  # "a a" split by a blank, then "B"
         logits[0, t, c] = 5.0
