@@ -342,6 +342,24 @@ class RenderRanges:
             kw["fonts"] = {k: tuple(v) for k, v in d["fonts"].items()}
         return cls(**kw)
 
+    def one_setup(self, seed: int) -> RenderRanges:
+        """The ranges of one physical set-up drawn from these ranges (seed ``seed``).
+
+        A real data set is one display photographed by one fixed camera: one face per
+        family, one size, pixel pitch, rasterization, stroke and spacing for every frame;
+        only the text, its placement, a small rotation and the grey levels (exposure)
+        vary. The mixed ranges draw all of these per frame, a spread no single set-up has
+        (and which a fine-tune on one set-up's pairs cannot learn from)."""
+        rng = np.random.default_rng([seed, 0x5E7])
+        fonts = {fam: (faces[int(rng.integers(len(faces)))],) for fam, faces in sorted(self.fonts.items())}
+        fixed = {k: (v, v) for k in ("size", "pitch", "line_spacing", "letter_spacing", "stroke")
+                 for v in [float(rng.uniform(*getattr(self, k)))]}  # fmt: skip
+        grey = {k: (v - 0.01, v + 0.01) for k in ("paper", "ink") for v in [float(rng.uniform(*getattr(self, k)))]}
+        glyph = {k: (v, v) for k in ("hscale", "slant") for v in [_draw(rng, getattr(self, k))]}
+        antialias = float(rng.random() < self.antialias)
+        return replace(self, fonts=fonts, antialias=antialias, offset=min(self.offset, 0.02),
+                       rotation=min(self.rotation, 0.3), edges=False, **fixed, **grey, **glyph)  # fmt: skip
+
     def with_settings(self, settings: str) -> RenderRanges:
         """A copy with ``"size=0.9:1.1,pitch=7:9,antialias=0"``-style overrides (CLI ``--render-set``)."""
         kw: dict = {}

@@ -649,6 +649,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="seed of the cameras (default --seed): sets with one camera seed are frames of one set-up",
     )
+    p.add_argument(
+        "--one-setup",
+        action="store_true",
+        help="render as one physical set-up (like a real data set): one face per family, one size, pitch, "
+        "rasterization, stroke and spacing, drawn from the rendering's ranges with the camera seed",
+    )
     return p
 
 
@@ -671,6 +677,10 @@ def main(argv: list[str] | None = None) -> int:
             if render is None:
                 raise ValueError("--render-set needs a randomized rendering (not --render fixed)")
             render = render.with_settings(a.render_set)
+        if a.one_setup:
+            if render is None:
+                raise ValueError("--one-setup draws from a randomized rendering (not --render fixed)")
+            render = render.one_setup(a.seed if a.camera_seed is None else a.camera_seed)
         aperture = a.aperture or preset.get("aperture", "wide")
         camera_settings = parse_camera_settings(a.camera_set)
         if camera_settings and a.ideal_disk:

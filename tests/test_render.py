@@ -192,6 +192,30 @@ def test_render_settings_parse_and_reject():
     assert synth.main(["/tmp/never", "--render", "fixed", "--render-set", "pitch=4"]) == 2
 
 
+def test_one_setup_is_one_display_and_camera_distance_per_seed(tmp_path):
+    r = render.RENDERS["unseen"]
+    a, b, c = r.one_setup(8100), r.one_setup(8100), r.one_setup(8101)
+    assert a == b and a != c
+    rng = np.random.default_rng(0)
+    for fam in io.FONTS:
+        assert len(a.faces(fam)) == 1 and a.faces(fam)[0] in render.UNSEEN_FONTS[fam]
+        ps = [a.sample(fam, rng) for _ in range(50)]
+        for name in ("face", "size", "pitch", "antialias", "stroke", "line_spacing", "letter_spacing"):
+            assert len({getattr(p, name) for p in ps}) == 1, name
+        assert r.size[0] <= ps[0].size <= r.size[1] and r.pitch[0] <= ps[0].pitch <= r.pitch[1]
+        for name, most in (("paper", 0.02), ("ink", 0.02), ("offset", 0.04), ("rotation", 0.6)):
+            v = np.array([getattr(p, name) for p in ps])  # exposure and placement still vary, a little
+            assert 0 < np.ptp(v) <= most, name
+    # a set-up's training and judge parts (other seeds, one camera seed) share the display
+    for part, seed in (("train", 1), ("judge", 2)):
+        args = [str(tmp_path / part), "--render", "unseen", "--steps", "3", "--per-font", "2", "--seed", str(seed)]
+        assert synth.main([*args, "--camera-seed", "8100", "--one-setup", "--no-calibration"]) == 0
+    drawn = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("*/render_params/*.json"))]
+    assert len(drawn) == 8 and len({(d["face"], d["pitch"], d["size"]) for d in drawn}) == 2
+    assert {d["face"] for d in drawn} == {f for fam in a.fonts.values() for f in fam}
+    assert synth.main([str(tmp_path / "x"), "--render", "fixed", "--one-setup"]) == 2
+
+
 def test_missing_font_names_its_package(monkeypatch):
     render.face_path.cache_clear()
     monkeypatch.setitem(render.FACES, "Go", render.Face("Go", "NoSuchGo-xyz.ttf", "fonts-go"))

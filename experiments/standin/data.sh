@@ -5,17 +5,22 @@
 # digits like the real test set), both photographed by one set of cameras (--camera-seed).
 #   A: the unseen faces (PT Serif, Charis SIL, Caladea; PT Sans, Clear Sans, Oxygen)
 #   B: the leave-out faces (Linux Libertine, FreeSerif; Cantarell, Go) at realistic sizes
-# Both: realistic cameras (round or 6-9 blades, rim, chromatic spread, radius within 5%).
-# Usage: bash experiments/standin/data.sh A|B [PER_FONT]   (rerun to resume)
+#   C, D: one set-up each, like a real data set (--one-setup: one face per family, one size,
+#      pitch, rasterization and stroke for every frame, drawn with the camera seed):
+#      C from the unseen faces (PT Serif, Clear Sans), D from the leave-out faces (FreeSerif, Cantarell)
+# All: realistic cameras (round or 6-9 blades, rim, chromatic spread, radius within 5%).
+# Usage: bash experiments/standin/data.sh A|B|C|D [PER_FONT]   (rerun to resume)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-case "${1:?A or B}" in
-  A) render=unseen; cams=5100 ;;
-  B) render=leaveout_faces; cams=6100 ;;
-  *) echo "error: stand-in must be A or B" >&2; exit 2 ;;
+case "${1:?A, B, C or D}" in
+  A) render=unseen; cams=5100; setup= ;;
+  B) render=leaveout_faces; cams=6100; setup= ;;
+  C) render=unseen; cams=8100; setup=--one-setup ;;
+  D) render=leaveout_faces; cams=9100; setup=--one-setup ;;
+  *) echo "error: stand-in must be A, B, C or D" >&2; exit 2 ;;
 esac
 root=data/standin_$1
 scripts/py -m hdc.synth "$root/train" --render $render --aperture realistic --steps 0-19 \
-  --per-font "${2:-20}" --seed $((cams + 1)) --camera-seed $cams
+  --per-font "${2:-20}" --seed $((cams + 1)) --camera-seed $cams $setup
 scripts/py -m hdc.synth "$root/judge" --render $render --aperture realistic --steps 0-19 \
-  --per-font 10 --seed $((cams + 2)) --camera-seed $cams --digits --no-calibration
+  --per-font 10 --seed $((cams + 2)) --camera-seed $cams $setup --digits --no-calibration

@@ -3,10 +3,10 @@
 # the stand-in's training part (PAIRS per font and step, MINUTES of training on this CPU),
 # then the official scoring of its judge part with the fine-tuned weights, beside the
 # zero-shot scoring of the shipped weights.
-# Usage: bash experiments/standin/finetune.sh A|B [PAIRS] [MINUTES]   (after data.sh; rerun to resume)
+# Usage: bash experiments/standin/finetune.sh A|B|C|D [PAIRS] [MINUTES]   (after data.sh; rerun to resume)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-s=${1:?A or B}; pairs=${2:-8}; minutes=${3:-60}
+s=${1:?A, B, C or D}; pairs=${2:-8}; minutes=${3:-60}
 root=data/standin_$s
 run=runs/standin_${s}_p${pairs}_m${minutes}
 if [ "$pairs" != 20 ] && [ ! -d "$root/train_p$pairs" ]; then  # the first PAIRS samples of every step and font
