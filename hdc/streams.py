@@ -3,7 +3,8 @@
 * :class:`StreamSource`: an endless stream of pairs generated at the working scale by the
   forward model (a fresh random camera each time; optionally the randomized rendering of
   :mod:`hdc.render` with pictures from :mod:`hdc.pictures`);
-* :class:`FolderSource`: pairs from a dataset folder in the HDC layout (10% held out);
+* :class:`FolderSource`: pairs from a dataset folder in the HDC layout (10% of every step's
+  pairs held out, :func:`split_by_step`);
 * :class:`MixedSource`: a folder with a share of generated pairs mixed in (fine-tuning);
 * :func:`make_batch`: batch ``index`` as a pure function of (seed, index), so training
   resumes exactly; :class:`BatchStream` makes the same batches in worker processes;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -220,8 +222,30 @@ class StreamSource:
         return np.ascontiguousarray(np.flip(feats, flip)), np.ascontiguousarray(np.flip(target, flip)), f.lines
 
 
+def split_by_step(samples: list[io.Sample], val_fraction: float, seed: int) -> tuple[list[io.Sample], list[io.Sample]]:
+    """Held-out and training pairs: ``val_fraction`` of every step's pairs (at least one of
+    a step with two or more), the fonts taking turns, drawn with ``seed``.
+
+    Stratified so that the held-out score that picks a fine-tune's export, and the per-step
+    table it prints, has frames on every step and both fonts (a 10% random draw left steps
+    with none)."""
+    rng = np.random.default_rng(seed)
+    val: list[io.Sample] = []
+    train: list[io.Sample] = []
+    for step in sorted({s.step for s in samples}):
+        group = [s for s in samples if s.step == step]
+        by_font: dict[str, list[io.Sample]] = {}
+        for i in rng.permutation(len(group)):
+            by_font.setdefault(group[i].font, []).append(group[i])
+        turns = [s for rank in zip_longest(*by_font.values()) for s in rank if s is not None]
+        n_val = max(1, int(round(len(group) * val_fraction))) if len(group) > 1 else 0
+        val += turns[:n_val]
+        train += turns[n_val:]
+    return val, train
+
+
 class FolderSource:
-    """Pairs from a dataset folder in the HDC layout; 10% of images held out."""
+    """Pairs from a dataset folder in the HDC layout; 10% of every step's pairs held out."""
 
     def __init__(
         self,
@@ -235,10 +259,7 @@ class FolderSource:
         samples = [s for s in io.list_samples(root, steps) if s.sharp.is_file()]
         if not samples:
             raise FileNotFoundError(f"{root}: no CAM01/CAM02 pairs found")
-        order = np.random.default_rng(seed).permutation(len(samples))
-        n_val = max(1, int(round(len(samples) * val_fraction))) if len(samples) > 1 else 0
-        self.val = [samples[i] for i in order[:n_val]]
-        self.train = [samples[i] for i in order[n_val:]]
+        self.val, self.train = split_by_step(samples, val_fraction, seed)
         self.by_step: dict[int, list[io.Sample]] = {}
         for s in self.train:
             self.by_step.setdefault(s.step, []).append(s)

@@ -119,6 +119,27 @@ def test_training_lowers_validation_loss_on_folder(tiny_dataset, tmp_path):
     assert len(rows) == 4 and rows[-1]["batch"] == "200"
 
 
+def test_held_out_pairs_cover_every_step_and_both_fonts():
+    from hdc import io
+    from hdc.streams import split_by_step
+
+    def sample(step: int, font: str, i: int) -> io.Sample:
+        p = Path(f"step{step}/{font}/{i}")
+        return io.Sample(step, font, i, p / "a.tif", p / "b.tif", p / "c.txt")
+
+    # 8 pairs per font on steps 0-19, as a stand-in's training part; step 19 has one pair in all
+    samples = [sample(st, f, i) for st in range(19) for f in io.FONTS for i in range(8)] + [sample(19, "Times", 0)]
+    val, tr = split_by_step(samples, 0.1, seed=3)
+    assert sorted(val + tr, key=str) == sorted(samples, key=str) and not set(val) & set(tr)
+    for st in range(19):  # round(16 x 0.1) = 2 per step, one per font
+        assert sorted(s.font for s in val if s.step == st) == sorted(io.FONTS), st
+    assert [s for s in val if s.step == 19] == []  # a step's only pair is trained on
+    assert split_by_step(samples, 0.1, seed=3) == (val, tr)
+    assert split_by_step(samples, 0.1, seed=4)[0] != val
+    val2, _ = split_by_step([s for s in samples if s.index < 2], 0.1, seed=0)  # 2 pairs per font: one held out
+    assert sorted({s.step for s in val2}) == list(range(19)) and len(val2) == 19
+
+
 def test_curriculum_and_weights():
     cur = train.Curriculum(start_max=4, max_step=19, ramp=100)
     assert cur.allowed(0) == 4 and cur.allowed(250) == 6 and cur.allowed(10**6) == 19
