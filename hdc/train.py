@@ -47,7 +47,7 @@ from hdc.distribute import Replicas, parse_devices, prepare, resolve_precision, 
 from hdc.forward import TRAINING_APERTURES
 from hdc.keras_import import import_keras
 from hdc.render import RENDER_SETTINGS, TRAINING_RENDERS, RenderRanges
-from hdc.run_settings import LEARNING_RATE, RunSettings
+from hdc.run_settings import DEFAULTS, LEARNING_RATE, RunSettings
 from hdc.streams import (  # noqa: F401  (the data side, re-exported for the trainer's users)
     CAMERA_RADIUS_ERROR,
     GRID,
@@ -194,7 +194,7 @@ class Trainer:
         batch_size: int = 16,
         curriculum: Curriculum | None = None,
         jit: bool = False,
-        val_images: int = 20,
+        val_images: int = DEFAULTS["val_images"],
         patience: int = 6,
         lr: float = LEARNING_RATE,
         workers: int = 1,
