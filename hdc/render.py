@@ -348,8 +348,7 @@ class RenderRanges:
         A real data set is one display photographed by one fixed camera: one face per
         family, one size, pixel pitch, rasterization, stroke and spacing for every frame;
         only the text, its placement, a small rotation and the grey levels (exposure)
-        vary. The mixed ranges draw all of these per frame, a spread no single set-up has
-        (and which a fine-tune on one set-up's pairs cannot learn from)."""
+        vary. The mixed ranges draw all of these per frame, a spread no single set-up has."""
         rng = np.random.default_rng([seed, 0x5E7])
         fonts = {fam: (faces[int(rng.integers(len(faces)))],) for fam, faces in sorted(self.fonts.items())}
         fixed = {k: (v, v) for k in ("size", "pitch", "line_spacing", "letter_spacing", "stroke")
