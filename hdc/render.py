@@ -351,13 +351,15 @@ class RenderRanges:
         vary. The mixed ranges draw all of these per frame, a spread no single set-up has."""
         rng = np.random.default_rng([seed, 0x5E7])
         fonts = {fam: (faces[int(rng.integers(len(faces)))],) for fam, faces in sorted(self.fonts.items())}
-        fixed = {k: (v, v) for k in ("size", "pitch", "line_spacing", "letter_spacing", "stroke")
-                 for v in [float(rng.uniform(*getattr(self, k)))]}  # fmt: skip
-        grey = {k: (v - 0.01, v + 0.01) for k in ("paper", "ink") for v in [float(rng.uniform(*getattr(self, k)))]}
-        glyph = {k: (v, v) for k in ("hscale", "slant") for v in [_draw(rng, getattr(self, k))]}
+        drawn: dict[str, Range] = {}
+        for key in ("size", "pitch", "line_spacing", "letter_spacing", "stroke", "paper", "ink", "hscale", "slant"):
+            v = _draw(rng, getattr(self, key))
+            drawn[key] = (v - 0.01, v + 0.01) if key in ("paper", "ink") else (v, v)  # exposure varies a little
         antialias = float(rng.random() < self.antialias)
-        return replace(self, fonts=fonts, antialias=antialias, offset=min(self.offset, 0.02),
-                       rotation=min(self.rotation, 0.3), edges=False, **fixed, **grey, **glyph)  # fmt: skip
+        return replace(
+            self, fonts=fonts, antialias=antialias, offset=min(self.offset, 0.02), rotation=min(self.rotation, 0.3),
+            edges=False, **drawn,
+        )  # fmt: skip
 
     def with_settings(self, settings: str) -> RenderRanges:
         """A copy with ``"size=0.9:1.1,pitch=7:9,antialias=0"``-style overrides (CLI ``--render-set``)."""
