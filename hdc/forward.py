@@ -362,13 +362,31 @@ def fft_convolve(image: np.ndarray, kernel: np.ndarray, pad_value: float | None 
 def radial_grid(
     shape: tuple[int, int], center: tuple[float, float] = (0.0, 0.0)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalized coordinates (y, x, r): the half-diagonal has r = 1; ``center`` offsets in those units."""
-    h, w = shape
+    """Normalized coordinates (y, x, r): the half-diagonal has r = 1; ``center`` offsets in those units.
+
+    Centred grids are cached per shape and read-only: the calibration fit warps one frame
+    hundreds of times at one shape.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if center[0] == 0.0 and center[1] == 0.0:
+        return _centred_grid(h, w)
+    return _grid(h, w, center)
+
+
+def _grid(h: int, w: int, center: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     half_diag = 0.5 * math.hypot(h, w)
     y = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / half_diag - center[0]
     x = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / half_diag - center[1]
     yy, xx = np.meshgrid(y, x, indexing="ij")
     return yy, xx, np.hypot(yy, xx)
+
+
+@lru_cache(maxsize=4)
+def _centred_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    grid = _grid(h, w, (0.0, 0.0))
+    for a in grid:
+        a.setflags(write=False)
+    return grid
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from scipy.signal import fftconvolve
 
-from hdc import calibrate, io, synth
+from hdc import calibrate, forward, io, synth
 from hdc.forward import (
     NOISE_SIGMA_CAM02,
     RADII_FULLRES,
@@ -108,6 +108,18 @@ def test_distortion_identity_and_shift():
     assert Distortion().apply(img) is img
     moved = Distortion(shift=(2.0, -3.0)).apply(img)
     assert np.allclose(moved[10:40, 10:40], img[8:38, 13:43], atol=1e-5)
+
+
+def test_radial_grid_cached_centred_grids_are_read_only_and_exact():
+    """The centred grid is cached per shape (the calibration fit warps one frame hundreds of
+    times); it equals an offset grid at centre 0 and cannot be changed in place by a caller."""
+    yy, xx, r = forward.radial_grid((7, 12))
+    assert forward.radial_grid((7, 12))[2] is r
+    off = forward.radial_grid((7, 12), (1e-300, 0.0))  # not cached, the same arithmetic
+    assert all(np.array_equal(a, b) for a, b in zip((yy, xx, r), off))
+    assert 0.8 < float(r[0, 0]) < 1.0 and float(r[3, 5]) < 0.1  # corners near r = 1, centre near 0
+    with pytest.raises(ValueError):
+        r[0, 0] = 0.0
 
 
 def test_layout_formats_and_text(tiny_dataset):
