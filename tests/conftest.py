@@ -26,11 +26,14 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_weights(tmp_path_factory) -> Path:
-    """A freshly initialised, cheap network saved like shipped weights."""
+    """A freshly initialised, cheap network saved like shipped weights (seeded: every run
+    of the suite tests the same weights)."""
     from dataclasses import replace
 
+    from hdc.keras_import import import_keras
     from hdc.model import CONFIGS, build_model, save
 
+    import_keras().utils.set_random_seed(0)
     cfg = replace(CONFIGS["physics16"], name="tiny", n_refinements=2, dim=8, subdim=8)
     stem = tmp_path_factory.mktemp("w") / "tiny"
     save(build_model(cfg), cfg, stem, {"note": "untrained, for tests"})
